@@ -140,8 +140,8 @@ absl::StatusOr<v1::FileInfo> GrpcArchive::Read(
   if (!st.ok()) return Annotate(st, what);
   if (!have_info) return absl::InternalError(absl::StrCat(what, ": stream ended without FileInfo"));
   if (received != info.size_bytes()) {
-    return absl::DataLossError(absl::StrCat(what, ": received ", received, " bytes, expected ",
-                                            info.size_bytes()));
+    return absl::DataLossError(
+        absl::StrCat(what, ": received ", received, " bytes, expected ", info.size_bytes()));
   }
   return info;
 }

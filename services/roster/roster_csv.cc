@@ -1,0 +1,162 @@
+#include "services/roster/roster_csv.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "services/roster/csv_reader.h"
+#include "services/roster/person_validation.h"
+
+namespace rostersync::roster {
+namespace {
+
+constexpr size_t kFlushBytes = 64 * 1024;
+
+std::string AttributesJson(const v1::Person& p) {
+  nlohmann::json j = nlohmann::json::object();
+  std::map<std::string, std::string> sorted(p.attributes().begin(), p.attributes().end());
+  for (const auto& [k, v] : sorted) j[k] = v;
+  return j.dump();
+}
+
+std::vector<std::string> BaseFields(const v1::Person& p) {
+  return {p.person_id(),
+          p.email(),
+          p.first_name(),
+          p.last_name(),
+          p.language(),
+          p.active() ? "true" : "false",
+          PersonTypeName(p.person_type()),
+          p.seat()};
+}
+
+// Buffers lines and hands them to `write` in pieces of about kFlushBytes.
+class Buffered {
+ public:
+  explicit Buffered(const std::function<absl::Status(std::string_view)>& write) : write_(write) {}
+  absl::Status Add(std::string line) {
+    buf_ += line;
+    if (buf_.size() >= kFlushBytes) return Flush();
+    return absl::OkStatus();
+  }
+  absl::Status Flush() {
+    if (buf_.empty()) return absl::OkStatus();
+    absl::Status s = write_(buf_);
+    buf_.clear();
+    return s;
+  }
+
+ private:
+  const std::function<absl::Status(std::string_view)>& write_;
+  std::string buf_;
+};
+
+}  // namespace
+
+std::string CsvField(std::string_view value) {
+  bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos ||
+               (!value.empty() && (value.front() == ' ' || value.back() == ' ' ||
+                                   value.front() == '\t' || value.back() == '\t'));
+  if (!quote) return std::string(value);
+  std::string out = "\"";
+  for (char c : value) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+std::string CsvLine(const std::vector<std::string>& fields) {
+  std::string out;
+  for (size_t i = 0; i < fields.size(); ++i) {
+    if (i > 0) out += ',';
+    out += CsvField(fields[i]);
+  }
+  out += "\r\n";
+  return out;
+}
+
+absl::Status RenderSnapshot(const std::vector<v1::Person>& people,
+                            const std::function<absl::Status(std::string_view)>& write) {
+  Buffered out(write);
+  RETURN_IF_ERROR(out.Add(absl::StrCat(kSnapshotHeader, "\r\n")));
+  for (const v1::Person& p : people) {
+    std::vector<std::string> fields = BaseFields(p);
+    fields.push_back(AttributesJson(p));
+    fields.push_back(p.source_integration_id());
+    RETURN_IF_ERROR(out.Add(CsvLine(fields)));
+  }
+  return out.Flush();
+}
+
+absl::StatusOr<std::vector<v1::Person>> ParseSnapshot(std::string_view csv,
+                                                      const std::string& tenant_id) {
+  CsvReader reader;
+  std::vector<CsvRecord> records;
+  RETURN_IF_ERROR(reader.Feed(csv, &records));
+  RETURN_IF_ERROR(reader.Finish(&records));
+  if (records.empty()) return absl::InvalidArgumentError("snapshot: no header row");
+  std::vector<std::string> expected = absl::StrSplit(kSnapshotHeader, ',');
+  if (records[0].fields != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot: header is not \"", kSnapshotHeader, "\""));
+  }
+  std::vector<v1::Person> people;
+  for (size_t i = 1; i < records.size(); ++i) {
+    const CsvRecord& r = records[i];
+    auto bad = [&](const char* what) {
+      return absl::InvalidArgumentError(absl::StrCat("snapshot: line ", r.line, ": ", what));
+    };
+    if (r.fields.size() != expected.size()) return bad("wrong number of fields");
+    v1::Person p;
+    p.set_tenant_id(tenant_id);
+    p.set_person_id(r.fields[0]);
+    p.set_email(r.fields[1]);
+    p.set_first_name(r.fields[2]);
+    p.set_last_name(r.fields[3]);
+    p.set_language(r.fields[4]);
+    if (r.fields[5] != "true" && r.fields[5] != "false") return bad("active is not true/false");
+    p.set_active(r.fields[5] == "true");
+    std::optional<v1::PersonType> type = ParsePersonType(r.fields[6]);
+    if (!type) return bad("unknown person_type");
+    p.set_person_type(*type);
+    p.set_seat(r.fields[7]);
+    nlohmann::json attrs = nlohmann::json::parse(r.fields[8], nullptr, /*allow_exceptions=*/false);
+    if (!attrs.is_object()) return bad("attributes_json is not a JSON object");
+    for (const auto& [k, v] : attrs.items()) {
+      if (!v.is_string()) return bad("attributes_json holds a non-string value");
+      (*p.mutable_attributes())[k] = v.get<std::string>();
+    }
+    p.set_source_integration_id(r.fields[9]);
+    people.push_back(std::move(p));
+  }
+  return people;
+}
+
+absl::Status RenderExport(const std::vector<v1::Person>& people,
+                          const std::function<absl::Status(std::string_view)>& write) {
+  std::set<std::string> names;
+  for (const v1::Person& p : people) {
+    for (const auto& [k, v] : p.attributes()) names.insert(k);
+  }
+  std::vector<std::string> header = {"person_id", "email",  "first_name",  "last_name",
+                                     "language",  "active", "person_type", "seat"};
+  for (const std::string& n : names) header.push_back(absl::StrCat("attr:", n));
+  Buffered out(write);
+  RETURN_IF_ERROR(out.Add(CsvLine(header)));
+  for (const v1::Person& p : people) {
+    std::vector<std::string> fields = BaseFields(p);
+    for (const std::string& n : names) {
+      auto it = p.attributes().find(n);
+      fields.push_back(it == p.attributes().end() ? "" : it->second);
+    }
+    RETURN_IF_ERROR(out.Add(CsvLine(fields)));
+  }
+  return out.Flush();
+}
+
+}  // namespace rostersync::roster

@@ -1,0 +1,426 @@
+#include "services/roster/roster_store.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/status_macros.h"
+#include "common/time_util.h"
+#include "services/roster/person_validation.h"
+
+namespace rostersync::roster {
+namespace {
+
+constexpr char kPersonColumns[] =
+    "tenant_id, person_id, email, first_name, last_name, language, active, person_type, seat, "
+    "attributes::text, source_integration_id, "
+    "(extract(epoch from updated_at) * 1000000)::bigint";
+
+constexpr char kImportColumns[] =
+    "import_id, tenant_id, integration_id, run_id, job_id, source_file_id, backup_file_id, "
+    "status, rows_read, added, updated, deleted, deactivated, unchanged, rejected_rows, "
+    "errors::text, message, (extract(epoch from started_at) * 1000000)::bigint, "
+    "(extract(epoch from finished_at) * 1000000)::bigint, seq";
+
+// Microseconds since the epoch -> timestamptz, exactly.
+constexpr char kMicrosToTs[] = "(timestamptz 'epoch' + $%d::bigint * interval '1 microsecond')";
+
+std::string AttributesText(const v1::Person& p) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : p.attributes()) j[k] = v;
+  return j.dump();
+}
+
+v1::Person PersonFromRow(const pqxx::row& r) {
+  v1::Person p;
+  p.set_tenant_id(r[0].as<std::string>());
+  p.set_person_id(r[1].as<std::string>());
+  p.set_email(r[2].as<std::string>());
+  p.set_first_name(r[3].as<std::string>());
+  p.set_last_name(r[4].as<std::string>());
+  p.set_language(r[5].as<std::string>());
+  p.set_active(r[6].as<bool>());
+  p.set_person_type(ParsePersonType(r[7].as<std::string>()).value_or(v1::PERSON_TYPE_OTHER));
+  p.set_seat(r[8].as<std::string>());
+  nlohmann::json attrs = nlohmann::json::parse(r[9].as<std::string>(), nullptr, false);
+  if (attrs.is_object()) {
+    for (const auto& [k, v] : attrs.items()) {
+      if (v.is_string()) (*p.mutable_attributes())[k] = v.get<std::string>();
+    }
+  }
+  p.set_source_integration_id(r[10].as<std::string>());
+  *p.mutable_updated_at() = ToProtoTime(absl::FromUnixMicros(r[11].as<int64_t>()));
+  return p;
+}
+
+std::string ImportStatusName(v1::ImportStatus s) {
+  switch (s) {
+    case v1::IMPORT_STATUS_APPLIED:
+      return "applied";
+    case v1::IMPORT_STATUS_REJECTED:
+      return "rejected";
+    case v1::IMPORT_STATUS_FAILED:
+      return "failed";
+    default:
+      return "unspecified";
+  }
+}
+
+v1::ImportStatus ParseImportStatus(const std::string& s) {
+  if (s == "applied") return v1::IMPORT_STATUS_APPLIED;
+  if (s == "rejected") return v1::IMPORT_STATUS_REJECTED;
+  if (s == "failed") return v1::IMPORT_STATUS_FAILED;
+  return v1::IMPORT_STATUS_UNSPECIFIED;
+}
+
+std::string ErrorsJson(const v1::ImportSummary& s) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const v1::RowError& e : s.errors()) {
+    arr.push_back(
+        {{"line", e.line()}, {"column", e.column()}, {"value", e.value()}, {"reason", e.reason()}});
+  }
+  return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+v1::ImportSummary ImportFromRow(const pqxx::row& r, int64_t* seq) {
+  v1::ImportSummary s;
+  s.set_import_id(r[0].as<std::string>());
+  s.set_tenant_id(r[1].as<std::string>());
+  s.set_integration_id(r[2].as<std::string>());
+  s.set_run_id(r[3].as<std::string>());
+  s.set_job_id(r[4].as<std::string>());
+  s.set_source_file_id(r[5].as<std::string>());
+  s.set_backup_file_id(r[6].as<std::string>());
+  s.set_status(ParseImportStatus(r[7].as<std::string>()));
+  s.set_rows_read(r[8].as<int64_t>());
+  s.set_added(r[9].as<int64_t>());
+  s.set_updated(r[10].as<int64_t>());
+  s.set_deleted(r[11].as<int64_t>());
+  s.set_deactivated(r[12].as<int64_t>());
+  s.set_unchanged(r[13].as<int64_t>());
+  s.set_rejected_rows(r[14].as<int64_t>());
+  nlohmann::json errs = nlohmann::json::parse(r[15].as<std::string>(), nullptr, false);
+  if (errs.is_array()) {
+    for (const auto& e : errs) {
+      if (!e.is_object()) continue;
+      v1::RowError* re = s.add_errors();
+      re->set_line(e.value("line", int64_t{0}));
+      re->set_column(e.value("column", std::string()));
+      re->set_value(e.value("value", std::string()));
+      re->set_reason(e.value("reason", std::string()));
+    }
+  }
+  s.set_message(r[16].as<std::string>());
+  *s.mutable_started_at() = ToProtoTime(absl::FromUnixMicros(r[17].as<int64_t>()));
+  *s.mutable_finished_at() = ToProtoTime(absl::FromUnixMicros(r[18].as<int64_t>()));
+  if (seq != nullptr) *seq = r[19].as<int64_t>();
+  return s;
+}
+
+absl::Status UpsertPerson(pqxx::work& txn, const std::string& tenant_id, const v1::Person& p,
+                          bool insert) {
+  if (insert) {
+    txn.exec_params(
+        "INSERT INTO roster.people (tenant_id, person_id, email, first_name, last_name, "
+        "language, active, person_type, seat, attributes, source_integration_id, updated_at) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, now())",
+        tenant_id, p.person_id(), p.email(), p.first_name(), p.last_name(), p.language(),
+        p.active(), PersonTypeName(p.person_type()), p.seat(), AttributesText(p),
+        p.source_integration_id());
+  } else {
+    pqxx::result r = txn.exec_params(
+        "UPDATE roster.people SET email = $3, first_name = $4, last_name = $5, language = $6, "
+        "active = $7, person_type = $8, seat = $9, attributes = $10::jsonb, "
+        "source_integration_id = $11, updated_at = now() "
+        "WHERE tenant_id = $1 AND person_id = $2",
+        tenant_id, p.person_id(), p.email(), p.first_name(), p.last_name(), p.language(),
+        p.active(), PersonTypeName(p.person_type()), p.seat(), AttributesText(p),
+        p.source_integration_id());
+    if (r.affected_rows() != 1) {
+      return absl::AbortedError(
+          absl::StrCat("person \"", p.person_id(), "\" vanished during the import"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::vector<Migration> RosterMigrations() {
+  return {
+      {1, "people, imports, exports", R"sql(
+CREATE TABLE roster.people (
+  tenant_id text NOT NULL,
+  person_id text NOT NULL,
+  email text NOT NULL DEFAULT '',
+  first_name text NOT NULL DEFAULT '',
+  last_name text NOT NULL DEFAULT '',
+  language text NOT NULL DEFAULT '',
+  active boolean NOT NULL DEFAULT true,
+  person_type text NOT NULL DEFAULT 'employee',
+  seat text NOT NULL DEFAULT '',
+  attributes jsonb NOT NULL DEFAULT '{}'::jsonb,
+  source_integration_id text NOT NULL DEFAULT '',
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, person_id)
+);
+CREATE UNIQUE INDEX people_seat_unique ON roster.people (tenant_id, seat) WHERE seat <> '';
+CREATE INDEX people_by_type ON roster.people (tenant_id, person_type, person_id);
+
+CREATE TABLE roster.imports (
+  seq bigserial NOT NULL UNIQUE,
+  import_id text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  integration_id text NOT NULL DEFAULT '',
+  run_id text NOT NULL DEFAULT '',
+  job_id text NOT NULL UNIQUE,
+  source_file_id text NOT NULL DEFAULT '',
+  backup_file_id text NOT NULL DEFAULT '',
+  status text NOT NULL,
+  rows_read bigint NOT NULL DEFAULT 0,
+  added bigint NOT NULL DEFAULT 0,
+  updated bigint NOT NULL DEFAULT 0,
+  deleted bigint NOT NULL DEFAULT 0,
+  deactivated bigint NOT NULL DEFAULT 0,
+  unchanged bigint NOT NULL DEFAULT 0,
+  rejected_rows bigint NOT NULL DEFAULT 0,
+  errors jsonb NOT NULL DEFAULT '[]'::jsonb,
+  message text NOT NULL DEFAULT '',
+  started_at timestamptz NOT NULL,
+  finished_at timestamptz NOT NULL
+);
+CREATE INDEX imports_by_tenant ON roster.imports (tenant_id, seq DESC);
+
+CREATE TABLE roster.exports (
+  job_id text PRIMARY KEY,
+  tenant_id text NOT NULL,
+  file_id text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+)sql"},
+  };
+}
+
+absl::Status RosterStore::Migrate() { return ApplyMigrations(pool_, kSchema, RosterMigrations()); }
+
+absl::Status RosterStore::LockTenant(pqxx::work& txn, const std::string& tenant_id) {
+  txn.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                  absl::StrCat("roster/", tenant_id));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::Person>> RosterStore::LoadPeople(pqxx::work& txn,
+                                                                const std::string& tenant_id) {
+  pqxx::result r =
+      txn.exec_params(absl::StrCat("SELECT ", kPersonColumns,
+                                   " FROM roster.people WHERE tenant_id = $1 ORDER BY person_id"),
+                      tenant_id);
+  std::vector<v1::Person> people;
+  people.reserve(r.size());
+  for (const auto& row : r) people.push_back(PersonFromRow(row));
+  return people;
+}
+
+absl::Status RosterStore::ApplyDiff(pqxx::work& txn, const std::string& tenant_id,
+                                    const RosterDiff& diff) {
+  for (const std::string& id : diff.deleted) {
+    txn.exec_params("DELETE FROM roster.people WHERE tenant_id = $1 AND person_id = $2", tenant_id,
+                    id);
+  }
+  // Seats may move between people within one import: release every seat that changes hands
+  // first so that the partial unique index never sees a transient duplicate.
+  for (const auto* list : {&diff.updated, &diff.deactivated}) {
+    for (const v1::Person& p : *list) {
+      txn.exec_params(
+          "UPDATE roster.people SET seat = '' WHERE tenant_id = $1 AND person_id = $2 "
+          "AND seat <> $3",
+          tenant_id, p.person_id(), p.seat());
+    }
+  }
+  for (const auto* list : {&diff.updated, &diff.deactivated}) {
+    for (const v1::Person& p : *list) RETURN_IF_ERROR(UpsertPerson(txn, tenant_id, p, false));
+  }
+  for (const v1::Person& p : diff.added) RETURN_IF_ERROR(UpsertPerson(txn, tenant_id, p, true));
+  return absl::OkStatus();
+}
+
+absl::Status RosterStore::InsertImport(pqxx::work& txn, const v1::ImportSummary& s) {
+  std::string started = absl::StrFormat(kMicrosToTs, 18);
+  std::string finished = absl::StrFormat(kMicrosToTs, 19);
+  txn.exec_params(
+      absl::StrCat("INSERT INTO roster.imports (import_id, tenant_id, integration_id, run_id, "
+                   "job_id, source_file_id, backup_file_id, status, rows_read, added, updated, "
+                   "deleted, deactivated, unchanged, rejected_rows, errors, message, "
+                   "started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                   "$11, $12, $13, $14, $15, $16::jsonb, $17, ",
+                   started, ", ", finished, ")"),
+      s.import_id(), s.tenant_id(), s.integration_id(), s.run_id(), s.job_id(), s.source_file_id(),
+      s.backup_file_id(), ImportStatusName(s.status()), s.rows_read(), s.added(), s.updated(),
+      s.deleted(), s.deactivated(), s.unchanged(), s.rejected_rows(), ErrorsJson(s), s.message(),
+      absl::ToUnixMicros(FromProtoTime(s.started_at())),
+      absl::ToUnixMicros(FromProtoTime(s.finished_at())));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<v1::ImportSummary>> RosterStore::FindImportByJob(
+    pqxx::work& txn, const std::string& tenant_id, const std::string& job_id) {
+  pqxx::result r =
+      txn.exec_params(absl::StrCat("SELECT ", kImportColumns,
+                                   " FROM roster.imports WHERE tenant_id = $1 AND job_id = $2"),
+                      tenant_id, job_id);
+  if (r.empty()) return std::optional<v1::ImportSummary>();
+  return std::optional<v1::ImportSummary>(ImportFromRow(r[0], nullptr));
+}
+
+absl::StatusOr<std::optional<v1::ImportSummary>> RosterStore::FindImportByJob(
+    const std::string& tenant_id, const std::string& job_id) {
+  std::optional<v1::ImportSummary> out;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(out, FindImportByJob(txn, tenant_id, job_id));
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::Person>> RosterStore::LoadPeople(const std::string& tenant_id) {
+  std::vector<v1::Person> people;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(people, LoadPeople(txn, tenant_id));
+    return absl::OkStatus();
+  }));
+  return people;
+}
+
+absl::StatusOr<v1::Person> RosterStore::GetPerson(const std::string& tenant_id,
+                                                  const std::string& person_id) {
+  std::optional<v1::Person> person;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r =
+        txn.exec_params(absl::StrCat("SELECT ", kPersonColumns,
+                                     " FROM roster.people WHERE tenant_id = $1 AND person_id = $2"),
+                        tenant_id, person_id);
+    if (!r.empty()) person = PersonFromRow(r[0]);
+    return absl::OkStatus();
+  }));
+  if (!person) {
+    return absl::NotFoundError(absl::StrCat("person \"", person_id, "\" not found"));
+  }
+  return *person;
+}
+
+absl::StatusOr<std::vector<v1::Person>> RosterStore::ListPeople(const std::string& tenant_id,
+                                                                const PeopleFilter& filter) {
+  std::vector<v1::Person> people;
+  const std::string type =
+      filter.person_type == v1::PERSON_TYPE_UNSPECIFIED ? "" : PersonTypeName(filter.person_type);
+  const std::string active = !filter.active ? "" : (*filter.active ? "true" : "false");
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r =
+        txn.exec_params(absl::StrCat("SELECT ", kPersonColumns,
+                                     " FROM roster.people WHERE tenant_id = $1 AND person_id > $2 "
+                                     "AND ($3::text = '' OR person_type = $3::text) "
+                                     "AND ($4::text = '' OR active = ($4::text = 'true')) "
+                                     "ORDER BY person_id LIMIT $5::int"),
+                        tenant_id, filter.after_person_id, type, active, filter.limit);
+    for (const auto& row : r) people.push_back(PersonFromRow(row));
+    return absl::OkStatus();
+  }));
+  return people;
+}
+
+absl::StatusOr<v1::Person> RosterStore::AssignSeat(const std::string& tenant_id,
+                                                   const std::string& person_id,
+                                                   const std::string& seat) {
+  std::optional<v1::Person> person;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    RETURN_IF_ERROR(LockTenant(txn, tenant_id));
+    if (!seat.empty()) {
+      pqxx::result holder = txn.exec_params(
+          "SELECT person_id FROM roster.people WHERE tenant_id = $1 AND seat = $2 "
+          "AND person_id <> $3",
+          tenant_id, seat, person_id);
+      if (!holder.empty()) {
+        return absl::AlreadyExistsError(absl::StrCat("seat \"", seat,
+                                                     "\" is already held by person \"",
+                                                     holder[0][0].as<std::string>(), "\""));
+      }
+    }
+    pqxx::result r = txn.exec_params(
+        absl::StrCat("UPDATE roster.people SET seat = $3, updated_at = CASE WHEN seat = $3 "
+                     "THEN updated_at ELSE now() END "
+                     "WHERE tenant_id = $1 AND person_id = $2 RETURNING ",
+                     kPersonColumns),
+        tenant_id, person_id, seat);
+    if (r.empty()) {
+      return absl::NotFoundError(absl::StrCat("person \"", person_id, "\" not found"));
+    }
+    person = PersonFromRow(r[0]);
+    return absl::OkStatus();
+  }));
+  return *person;
+}
+
+absl::StatusOr<std::vector<v1::ImportSummary>> RosterStore::ListImports(
+    const std::string& tenant_id, const ImportsFilter& filter, std::vector<int64_t>* seqs) {
+  std::vector<v1::ImportSummary> out;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r =
+        txn.exec_params(absl::StrCat("SELECT ", kImportColumns,
+                                     " FROM roster.imports WHERE tenant_id = $1 "
+                                     "AND ($2::text = '' OR integration_id = $2::text) "
+                                     "AND ($3::bigint = 0 OR seq < $3::bigint) "
+                                     "ORDER BY seq DESC LIMIT $4::int"),
+                        tenant_id, filter.integration_id, filter.before_seq, filter.limit);
+    for (const auto& row : r) {
+      int64_t seq = 0;
+      out.push_back(ImportFromRow(row, &seq));
+      if (seqs != nullptr) seqs->push_back(seq);
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<v1::ImportSummary> RosterStore::GetImport(const std::string& tenant_id,
+                                                         const std::string& import_id) {
+  std::optional<v1::ImportSummary> out;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_params(
+        absl::StrCat("SELECT ", kImportColumns,
+                     " FROM roster.imports WHERE tenant_id = $1 AND import_id = $2"),
+        tenant_id, import_id);
+    if (!r.empty()) out = ImportFromRow(r[0], nullptr);
+    return absl::OkStatus();
+  }));
+  if (!out) return absl::NotFoundError(absl::StrCat("import \"", import_id, "\" not found"));
+  return *out;
+}
+
+absl::StatusOr<std::optional<ExportRecord>> RosterStore::FindExport(const std::string& tenant_id,
+                                                                    const std::string& job_id) {
+  std::optional<ExportRecord> out;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r =
+        txn.exec_params("SELECT file_id FROM roster.exports WHERE tenant_id = $1 AND job_id = $2",
+                        tenant_id, job_id);
+    if (!r.empty()) out = ExportRecord{job_id, tenant_id, r[0][0].as<std::string>()};
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<ExportRecord> RosterStore::RecordExport(const ExportRecord& record) {
+  ExportRecord out = record;
+  RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result r = txn.exec_params(
+        "INSERT INTO roster.exports (job_id, tenant_id, file_id) VALUES ($1, $2, $3) "
+        "ON CONFLICT (job_id) DO UPDATE SET job_id = EXCLUDED.job_id RETURNING file_id",
+        record.job_id, record.tenant_id, record.file_id);
+    out.file_id = r[0][0].as<std::string>();
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace rostersync::roster

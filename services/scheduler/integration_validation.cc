@@ -1,0 +1,172 @@
+#include "services/scheduler/integration_validation.h"
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "services/scheduler/cron.h"
+
+namespace rostersync::scheduler {
+namespace {
+
+absl::Status Bad(absl::string_view field, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("integration.", field, ": ", why));
+}
+
+bool HasWhitespaceOrControl(const std::string& s) {
+  for (unsigned char c : s) {
+    if (absl::ascii_isspace(c) || absl::ascii_iscntrl(c)) return true;
+  }
+  return false;
+}
+
+bool IsCanonicalField(const std::string& target) {
+  static const char* const kFields[] = {"person_id", "email",  "first_name",  "last_name",
+                                        "language",  "active", "person_type", "seat"};
+  for (const char* f : kFields) {
+    if (target == f) return true;
+  }
+  return absl::StartsWith(target, "attr:") && target.size() > 5;
+}
+
+absl::Status ValidateFolder(absl::string_view field, const std::string& folder) {
+  if (folder.empty()) return Bad(field, "is required");
+  if (folder.find('\0') != std::string::npos || absl::StrContains(folder, "\n")) {
+    return Bad(field, "contains a control character");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+void ApplyIntegrationDefaults(v1::Integration& integration) {
+  v1::SftpEndpoint* endpoint = integration.mutable_endpoint();
+  if (endpoint->port() == 0) endpoint->set_port(kDefaultSftpPort);
+  if (endpoint->connect_timeout_ms() == 0) {
+    endpoint->set_connect_timeout_ms(kDefaultConnectTimeoutMs);
+  }
+  if (endpoint->operation_timeout_ms() == 0) {
+    endpoint->set_operation_timeout_ms(kDefaultOperationTimeoutMs);
+  }
+  if (integration.time_zone().empty()) integration.set_time_zone(kDefaultTimeZone);
+}
+
+bool IsSha256Fingerprint(const std::string& text) {
+  static constexpr absl::string_view kPrefix = "SHA256:";
+  if (!absl::StartsWith(text, kPrefix) || text.size() != kPrefix.size() + 43) return false;
+  for (size_t i = kPrefix.size(); i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (!absl::ascii_isalnum(c) && c != '+' && c != '/') return false;
+  }
+  return true;
+}
+
+absl::Status ValidateIntegration(const v1::Integration& in) {
+  if (in.tenant_id().empty()) return Bad("tenant_id", "is required");
+  if (HasWhitespaceOrControl(in.tenant_id()) || in.tenant_id().size() > 128) {
+    return Bad("tenant_id", "must be at most 128 characters without spaces");
+  }
+  if (absl::StripAsciiWhitespace(in.name()).empty()) return Bad("name", "is required");
+  if (in.name().size() > 200) return Bad("name", "must be at most 200 characters");
+  if (in.direction() != v1::RUN_DIRECTION_IMPORT && in.direction() != v1::RUN_DIRECTION_EXPORT) {
+    return Bad("direction", "must be RUN_DIRECTION_IMPORT or RUN_DIRECTION_EXPORT");
+  }
+
+  const v1::SftpEndpoint& ep = in.endpoint();
+  if (ep.host().empty()) return Bad("endpoint.host", "is required");
+  if (HasWhitespaceOrControl(ep.host()) || ep.host().size() > 253) {
+    return Bad("endpoint.host", absl::StrCat("\"", ep.host(), "\" is not a host name"));
+  }
+  if (ep.port() < 1 || ep.port() > 65535) {
+    return Bad("endpoint.port", absl::StrCat(ep.port(), " is out of range 1..65535"));
+  }
+  if (ep.username().empty()) return Bad("endpoint.username", "is required");
+  if (HasWhitespaceOrControl(ep.username())) {
+    return Bad("endpoint.username", "must not contain spaces or control characters");
+  }
+  if (!IsSha256Fingerprint(ep.host_key_sha256())) {
+    return Bad("endpoint.host_key_sha256",
+               absl::StrCat("\"", ep.host_key_sha256(),
+                            "\" is not a pinned host key; want \"SHA256:\" and 43 base64 "
+                            "characters, as `ssh-keygen -lf` prints it"));
+  }
+  if (ep.connect_timeout_ms() <= 0) {
+    return Bad("endpoint.connect_timeout_ms",
+               absl::StrCat(ep.connect_timeout_ms(), " must be positive"));
+  }
+  if (ep.operation_timeout_ms() <= 0) {
+    return Bad("endpoint.operation_timeout_ms",
+               absl::StrCat(ep.operation_timeout_ms(), " must be positive"));
+  }
+
+  if (!in.schedule().empty()) {
+    auto cron = CronSchedule::Parse(in.schedule());
+    if (!cron.ok()) return Bad("schedule", cron.status().message());
+  }
+  absl::TimeZone zone;
+  if (in.time_zone().empty() || !absl::LoadTimeZone(in.time_zone(), &zone)) {
+    return Bad("time_zone", absl::StrCat("\"", in.time_zone(),
+                                         "\" is not an IANA time zone (e.g. \"UTC\", "
+                                         "\"Europe/Berlin\")"));
+  }
+
+  if (in.direction() == v1::RUN_DIRECTION_IMPORT) {
+    const v1::ImportSettings& s = in.import_settings();
+    if (s.file_glob().empty()) return Bad("import_settings.file_glob", "is required for IMPORT");
+    if (absl::StrContains(s.file_glob(), "/")) {
+      return Bad("import_settings.file_glob", "must be a file name pattern without \"/\"");
+    }
+    if (absl::Status st = ValidateFolder("import_settings.remote_folder", s.remote_folder());
+        !st.ok()) {
+      return st;
+    }
+    for (const auto& [header, target] : s.header_map()) {
+      if (header.empty()) return Bad("import_settings.header_map", "has an empty source header");
+      if (!IsCanonicalField(target)) {
+        return Bad(absl::StrCat("import_settings.header_map[\"", header, "\"]"),
+                   absl::StrCat("\"", target,
+                                "\" is not a roster field (person_id, email, first_name, "
+                                "last_name, language, active, person_type, seat, attr:<name>)"));
+      }
+    }
+  } else {
+    const v1::ExportSettings& s = in.export_settings();
+    if (s.file_name().empty()) return Bad("export_settings.file_name", "is required for EXPORT");
+    if (absl::StrContains(s.file_name(), "/") || s.file_name() == "." || s.file_name() == "..") {
+      return Bad("export_settings.file_name", "must be a plain file name without \"/\"");
+    }
+    if (absl::Status st = ValidateFolder("export_settings.remote_folder", s.remote_folder());
+        !st.ok()) {
+      return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateCredentials(const v1::Credentials& credentials) {
+  switch (credentials.kind_case()) {
+    case v1::Credentials::kPassword:
+      if (credentials.password().empty()) {
+        return absl::InvalidArgumentError("credentials.password: is empty");
+      }
+      return absl::OkStatus();
+    case v1::Credentials::kPrivateKey:
+      if (credentials.private_key().key_pem().empty()) {
+        return absl::InvalidArgumentError("credentials.private_key.key_pem: is empty");
+      }
+      if (!absl::StrContains(credentials.private_key().key_pem(), "PRIVATE KEY")) {
+        return absl::InvalidArgumentError(
+            "credentials.private_key.key_pem: is not an OpenSSH or PEM private key");
+      }
+      return absl::OkStatus();
+    case v1::Credentials::KIND_NOT_SET:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "credentials: required (set credentials.password or credentials.private_key)");
+}
+
+}  // namespace rostersync::scheduler

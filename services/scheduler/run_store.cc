@@ -1,0 +1,209 @@
+#include "services/scheduler/run_store.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/time_util.h"
+#include "services/scheduler/integration_store.h"
+
+namespace rostersync::scheduler {
+namespace {
+
+constexpr char kRunColumns[] =
+    "run_id, tenant_id, integration_id, direction, state, trigger, error, source_file_id, "
+    "export_file_id, remote_path, bytes_transferred, import_summary, current_job_id, "
+    "scheduler.us(scheduled_for) AS scheduled_us, scheduler.us(created_at) AS created_us, "
+    "scheduler.us(updated_at) AS updated_us, scheduler.us(finished_at) AS finished_us";
+
+void SetTime(google::protobuf::Timestamp* out, int64_t us) {
+  if (us >= 0) *out = ToProtoTime(absl::FromUnixMicros(us));
+}
+
+absl::StatusOr<RunRecord> RunFromRow(const pqxx::row& row) {
+  RunRecord rec;
+  v1::Run& run = rec.run;
+  run.set_run_id(row["run_id"].as<std::string>());
+  run.set_tenant_id(row["tenant_id"].as<std::string>());
+  run.set_integration_id(row["integration_id"].as<std::string>());
+  run.set_direction(static_cast<v1::RunDirection>(row["direction"].as<int>()));
+  run.set_state(static_cast<v1::RunState>(row["state"].as<int>()));
+  run.set_trigger(static_cast<v1::RunTrigger>(row["trigger"].as<int>()));
+  run.set_error(row["error"].as<std::string>());
+  run.set_source_file_id(row["source_file_id"].as<std::string>());
+  run.set_export_file_id(row["export_file_id"].as<std::string>());
+  run.set_remote_path(row["remote_path"].as<std::string>());
+  run.set_bytes_transferred(row["bytes_transferred"].as<int64_t>());
+  if (!row["import_summary"].is_null()) {
+    pqxx::binarystring summary(row["import_summary"]);
+    if (!run.mutable_import_summary()->ParseFromArray(summary.data(),
+                                                      static_cast<int>(summary.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("scheduler.runs: import_summary of ", run.run_id(), " does not parse"));
+    }
+  }
+  rec.current_job_id = row["current_job_id"].as<std::string>();
+  if (int64_t us = row["scheduled_us"].as<int64_t>(); us >= 0) {
+    SetTime(run.mutable_scheduled_for(), us);
+  }
+  SetTime(run.mutable_created_at(), row["created_us"].as<int64_t>());
+  SetTime(run.mutable_updated_at(), row["updated_us"].as<int64_t>());
+  if (int64_t us = row["finished_us"].as<int64_t>(); us >= 0) {
+    SetTime(run.mutable_finished_at(), us);
+  }
+  return rec;
+}
+
+int64_t MicrosOf(bool has, const google::protobuf::Timestamp& ts) {
+  return has ? absl::ToUnixMicros(FromProtoTime(ts)) : -1;
+}
+
+pqxx::binarystring SummaryBytes(const v1::Run& run) {
+  return pqxx::binarystring(run.has_import_summary() ? run.import_summary().SerializeAsString()
+                                                     : std::string());
+}
+
+}  // namespace
+
+bool IsTerminal(v1::RunState state) {
+  return state == v1::RUN_STATE_SUCCEEDED || state == v1::RUN_STATE_FAILED ||
+         state == v1::RUN_STATE_SKIPPED;
+}
+
+absl::StatusOr<bool> RunStore::Insert(pqxx::work& txn, const RunRecord& rec) {
+  const v1::Run& run = rec.run;
+  pqxx::result r = txn.exec_params(
+      "INSERT INTO scheduler.runs (run_id, tenant_id, integration_id, direction, state, "
+      "trigger, error, current_job_id, scheduled_for, created_at, updated_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, scheduler.ts($9), scheduler.ts($10), "
+      "scheduler.ts($11)) ON CONFLICT ON CONSTRAINT runs_schedule_slot DO NOTHING",
+      run.run_id(), run.tenant_id(), run.integration_id(), static_cast<int>(run.direction()),
+      static_cast<int>(run.state()), static_cast<int>(run.trigger()), run.error(),
+      rec.current_job_id, MicrosOf(run.has_scheduled_for(), run.scheduled_for()),
+      MicrosOf(true, run.created_at()), MicrosOf(true, run.updated_at()));
+  return r.affected_rows() == 1;
+}
+
+absl::StatusOr<RunRecord> RunStore::Get(pqxx::work& txn, const std::string& tenant_id,
+                                        const std::string& run_id, bool for_update) {
+  pqxx::result r =
+      txn.exec_params(absl::StrCat("SELECT ", kRunColumns,
+                                   " FROM scheduler.runs WHERE tenant_id = $1 AND run_id = $2",
+                                   for_update ? " FOR UPDATE" : ""),
+                      tenant_id, run_id);
+  if (r.empty()) return absl::NotFoundError(absl::StrCat("run ", run_id, " not found"));
+  return RunFromRow(r[0]);
+}
+
+absl::Status RunStore::Update(pqxx::work& txn, const RunRecord& rec) {
+  const v1::Run& run = rec.run;
+  const bool has_summary = run.has_import_summary();
+  pqxx::result r = txn.exec_params(
+      "UPDATE scheduler.runs SET state = $3, error = $4, source_file_id = $5, "
+      "export_file_id = $6, remote_path = $7, bytes_transferred = $8, "
+      "import_summary = CASE WHEN $9::boolean THEN $10::bytea ELSE NULL END, current_job_id = $11, "
+      "updated_at = scheduler.ts($12), finished_at = scheduler.ts($13) "
+      "WHERE tenant_id = $1 AND run_id = $2",
+      run.tenant_id(), run.run_id(), static_cast<int>(run.state()), run.error(),
+      run.source_file_id(), run.export_file_id(), run.remote_path(), run.bytes_transferred(),
+      has_summary, SummaryBytes(run), rec.current_job_id, MicrosOf(true, run.updated_at()),
+      MicrosOf(run.has_finished_at(), run.finished_at()));
+  if (r.affected_rows() == 0) {
+    return absl::NotFoundError(absl::StrCat("run ", run.run_id(), " not found"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RunStore::AppendStep(pqxx::work& txn, const std::string& run_id, v1::RunState state,
+                                  const std::string& detail, absl::Time at) {
+  txn.exec_params(
+      "INSERT INTO scheduler.run_steps (run_id, state, detail, at) "
+      "VALUES ($1, $2, $3, scheduler.ts($4))",
+      run_id, static_cast<int>(state), detail, absl::ToUnixMicros(at));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::RunStepRecord>> RunStore::Steps(pqxx::work& txn,
+                                                               const std::string& run_id) {
+  pqxx::result r = txn.exec_params(
+      "SELECT state, detail, scheduler.us(at) AS at_us FROM scheduler.run_steps "
+      "WHERE run_id = $1 ORDER BY id",
+      run_id);
+  std::vector<v1::RunStepRecord> out;
+  for (const pqxx::row& row : r) {
+    v1::RunStepRecord step;
+    step.set_state(static_cast<v1::RunState>(row["state"].as<int>()));
+    step.set_detail(row["detail"].as<std::string>());
+    SetTime(step.mutable_at(), row["at_us"].as<int64_t>());
+    out.push_back(std::move(step));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<RunRecord>> RunStore::List(pqxx::work& txn, const ListQuery& q) {
+  const bool has_cursor = q.before.has_value();
+  pqxx::result r = txn.exec_params(
+      absl::StrCat("SELECT ", kRunColumns,
+                   " FROM scheduler.runs WHERE tenant_id = $1 AND ($2::text = '' OR integration_id "
+                   "= $2::text) "
+                   "AND ($3::integer = 0 OR state = $3::integer) "
+                   "AND (NOT $4::boolean OR (created_at, run_id) < (scheduler.ts($5), $6::text)) "
+                   "ORDER BY created_at DESC, run_id DESC LIMIT $7"),
+      q.tenant_id, q.integration_id, static_cast<int>(q.state), has_cursor,
+      has_cursor ? q.before->first : int64_t{0}, has_cursor ? q.before->second : std::string(),
+      q.limit);
+  std::vector<RunRecord> out;
+  for (const pqxx::row& row : r) {
+    auto rec = RunFromRow(row);
+    if (!rec.ok()) return rec.status();
+    out.push_back(std::move(*rec));
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> RunStore::CountInProgress(pqxx::work& txn) {
+  pqxx::row row = txn.exec1("SELECT count(*) FROM scheduler.runs WHERE finished_at IS NULL");
+  return row[0].as<int64_t>();
+}
+
+absl::Status Outbox::Enqueue(pqxx::work& txn, const std::string& stream, const std::string& payload,
+                             absl::Time at) {
+  txn.exec_params(
+      "INSERT INTO scheduler.outbox (stream, payload, created_at) "
+      "VALUES ($1, $2, scheduler.ts($3))",
+      stream, pqxx::binarystring(payload), absl::ToUnixMicros(at));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Outbox::Entry>> Outbox::LockUnsent(pqxx::work& txn, int limit) {
+  pqxx::result r = txn.exec_params(
+      "SELECT id, stream, payload FROM scheduler.outbox WHERE sent_at IS NULL "
+      "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+      limit);
+  std::vector<Entry> out;
+  for (const pqxx::row& row : r) {
+    Entry e;
+    e.id = row["id"].as<int64_t>();
+    e.stream = row["stream"].as<std::string>();
+    e.payload = pqxx::binarystring(row["payload"]).str();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+absl::Status Outbox::MarkSent(pqxx::work& txn, const std::vector<int64_t>& ids, absl::Time at) {
+  if (ids.empty()) return absl::OkStatus();
+  txn.exec_params(
+      absl::StrCat("UPDATE scheduler.outbox SET sent_at = scheduler.ts($1) WHERE id IN (",
+                   absl::StrJoin(ids, ","), ")"),
+      absl::ToUnixMicros(at));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Outbox::CountPending(pqxx::work& txn) {
+  pqxx::row row = txn.exec1("SELECT count(*) FROM scheduler.outbox WHERE sent_at IS NULL");
+  return row[0].as<int64_t>();
+}
+
+}  // namespace rostersync::scheduler

@@ -1,0 +1,719 @@
+#include "services/sftp_transfer/sftp_client.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <libssh2_sftp.h>
+#include <netdb.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "services/sftp_transfer/sftp_metrics.h"
+
+namespace rostersync::transfer {
+namespace {
+
+constexpr size_t kIoBufferSize = 1 << 20;  // 1 MiB reads and writes: large SFTP windows
+
+void InitLibssh2Once() {
+  static std::once_flag once;
+  std::call_once(once, [] { libssh2_init(0); });
+}
+
+int64_t ToMillis(absl::Duration d) { return absl::ToInt64Milliseconds(d); }
+
+std::string Base64(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+std::string Base64Decode(absl::string_view text) {
+  std::string clean;
+  for (char c : text) {
+    if (!absl::ascii_isspace(static_cast<unsigned char>(c))) clean.push_back(c);
+  }
+  if (clean.empty() || clean.size() % 4 != 0) return "";
+  std::string out(clean.size() / 4 * 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(clean.data()),
+                          static_cast<int>(clean.size()));
+  if (n < 0) return "";
+  size_t pad = 0;
+  while (pad < 2 && clean[clean.size() - 1 - pad] == '=') ++pad;
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
+// The SHA-256 fingerprint without prefix or padding, for comparison.
+std::string NormalizePin(absl::string_view pin) {
+  pin = absl::StripAsciiWhitespace(pin);
+  absl::ConsumePrefix(&pin, "SHA256:");
+  while (absl::ConsumeSuffix(&pin, "=")) {
+  }
+  return std::string(pin);
+}
+
+std::string HostKeyTypeName(int type) {
+  switch (type) {
+    case LIBSSH2_HOSTKEY_TYPE_RSA:
+      return "ssh-rsa";
+    case LIBSSH2_HOSTKEY_TYPE_DSS:
+      return "ssh-dss";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_256:
+      return "ecdsa-sha2-nistp256";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_384:
+      return "ecdsa-sha2-nistp384";
+    case LIBSSH2_HOSTKEY_TYPE_ECDSA_521:
+      return "ecdsa-sha2-nistp521";
+    case LIBSSH2_HOSTKEY_TYPE_ED25519:
+      return "ssh-ed25519";
+    default:
+      return "unknown";
+  }
+}
+
+// What can be told about a private key without decrypting it.
+struct KeyFacts {
+  std::string type;  // "ssh-ed25519", "ecdsa", "ssh-rsa", ... or "" when unknown
+  bool encrypted = false;
+  bool recognized = false;
+};
+
+KeyFacts InspectPrivateKey(absl::string_view pem) {
+  KeyFacts facts;
+  constexpr absl::string_view kOpenSshBegin = "-----BEGIN OPENSSH PRIVATE KEY-----";
+  constexpr absl::string_view kOpenSshEnd = "-----END OPENSSH PRIVATE KEY-----";
+  size_t begin = pem.find(kOpenSshBegin);
+  if (begin != absl::string_view::npos) {
+    size_t body_start = begin + kOpenSshBegin.size();
+    size_t end = pem.find(kOpenSshEnd, body_start);
+    if (end == absl::string_view::npos) return facts;
+    std::string blob = Base64Decode(pem.substr(body_start, end - body_start));
+    constexpr absl::string_view kMagic("openssh-key-v1\0", 15);
+    if (!absl::StartsWith(blob, kMagic)) return facts;
+    size_t pos = kMagic.size();
+    auto read_string = [&](std::string* out) {
+      if (pos + 4 > blob.size()) return false;
+      uint32_t len =
+          (static_cast<uint8_t>(blob[pos]) << 24) | (static_cast<uint8_t>(blob[pos + 1]) << 16) |
+          (static_cast<uint8_t>(blob[pos + 2]) << 8) | static_cast<uint8_t>(blob[pos + 3]);
+      pos += 4;
+      if (pos + len > blob.size()) return false;
+      *out = blob.substr(pos, len);
+      pos += len;
+      return true;
+    };
+    std::string cipher, kdf, kdf_options, public_key;
+    if (!read_string(&cipher) || !read_string(&kdf) || !read_string(&kdf_options)) return facts;
+    pos += 4;  // number of keys
+    if (!read_string(&public_key)) return facts;
+    size_t saved = pos;
+    blob = public_key;
+    pos = 0;
+    std::string type;
+    if (!read_string(&type)) return facts;
+    (void)saved;
+    facts.type = type;
+    facts.encrypted = cipher != "none";
+    facts.recognized = true;
+    return facts;
+  }
+  if (absl::StrContains(pem, "-----BEGIN RSA PRIVATE KEY-----")) {
+    facts.type = "ssh-rsa";
+    facts.recognized = true;
+  } else if (absl::StrContains(pem, "-----BEGIN EC PRIVATE KEY-----")) {
+    facts.type = "ecdsa";
+    facts.recognized = true;
+  } else if (absl::StrContains(pem, "-----BEGIN PRIVATE KEY-----") ||
+             absl::StrContains(pem, "-----BEGIN ENCRYPTED PRIVATE KEY-----")) {
+    facts.recognized = true;
+  }
+  facts.encrypted = absl::StrContains(pem, "ENCRYPTED");
+  return facts;
+}
+
+bool IsNetworkError(int rc) {
+  switch (rc) {
+    case LIBSSH2_ERROR_SOCKET_NONE:
+    case LIBSSH2_ERROR_BANNER_RECV:
+    case LIBSSH2_ERROR_BANNER_SEND:
+    case LIBSSH2_ERROR_SOCKET_SEND:
+    case LIBSSH2_ERROR_SOCKET_DISCONNECT:
+    case LIBSSH2_ERROR_SOCKET_TIMEOUT:
+    case LIBSSH2_ERROR_TIMEOUT:
+    case LIBSSH2_ERROR_SOCKET_RECV:
+    case LIBSSH2_ERROR_EAGAIN:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string LastError(LIBSSH2_SESSION* session) {
+  char* msg = nullptr;
+  int len = 0;
+  int rc = libssh2_session_last_error(session, &msg, &len, 0);
+  if (msg == nullptr || len <= 0) return absl::StrCat("libssh2 error ", rc);
+  return absl::StrCat(std::string(msg, static_cast<size_t>(len)), " (libssh2 error ", rc, ")");
+}
+
+std::string FxName(unsigned long fx) {
+  switch (fx) {
+    case LIBSSH2_FX_EOF:
+      return "end of file";
+    case LIBSSH2_FX_NO_SUCH_FILE:
+      return "no such file";
+    case LIBSSH2_FX_PERMISSION_DENIED:
+      return "permission denied";
+    case LIBSSH2_FX_FAILURE:
+      return "failure";
+    case LIBSSH2_FX_BAD_MESSAGE:
+      return "bad message";
+    case LIBSSH2_FX_OP_UNSUPPORTED:
+      return "operation unsupported";
+    case LIBSSH2_FX_NO_SUCH_PATH:
+      return "no such path";
+    case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+      return "file already exists";
+    case LIBSSH2_FX_WRITE_PROTECT:
+      return "write protected";
+    case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+      return "no space on filesystem";
+    case LIBSSH2_FX_QUOTA_EXCEEDED:
+      return "quota exceeded";
+    default:
+      return absl::StrCat("status ", fx);
+  }
+}
+
+// A socket connected within `timeout`, or UNAVAILABLE.
+absl::StatusOr<int> ConnectTcp(const addrinfo* addresses, const std::string& where,
+                               absl::Duration timeout) {
+  absl::Time deadline = absl::Now() + timeout;
+  std::string last_error = "no address";
+  for (const addrinfo* ai = addresses; ai != nullptr; ai = ai->ai_next) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) {
+      last_error = std::strerror(errno);
+      continue;
+    }
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    int rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd pfd{fd, POLLOUT, 0};
+      int64_t remaining = std::max<int64_t>(0, ToMillis(deadline - absl::Now()));
+      do {
+        rc = poll(&pfd, 1, static_cast<int>(remaining));
+      } while (rc < 0 && errno == EINTR);
+      if (rc == 0) {
+        close(fd);
+        return absl::UnavailableError(
+            absl::StrCat("TCP connect to ", where, " timed out after ", ToMillis(timeout), " ms"));
+      }
+      int so_error = 0;
+      socklen_t len = sizeof(so_error);
+      if (rc < 0) {
+        so_error = errno;
+      } else {
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len);
+      }
+      rc = so_error == 0 ? 0 : -1;
+      errno = so_error;
+    }
+    if (rc == 0) {
+      fcntl(fd, F_SETFL, flags);  // back to blocking; libssh2 manages the mode itself
+      int one = 1;
+      setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+      return fd;
+    }
+    last_error = std::strerror(errno);
+    close(fd);
+    if (absl::Now() >= deadline) break;
+  }
+  return absl::UnavailableError(absl::StrCat("TCP connect to ", where, " failed: ", last_error));
+}
+
+class Libssh2Session : public SftpSession {
+ public:
+  Libssh2Session(int fd, LIBSSH2_SESSION* session, HostKeyInfo host_key, std::string where,
+                 absl::Duration operation_timeout)
+      : fd_(fd),
+        session_(session),
+        host_key_(std::move(host_key)),
+        where_(std::move(where)),
+        operation_timeout_(operation_timeout) {}
+
+  ~Libssh2Session() override {
+    if (sftp_ != nullptr) libssh2_sftp_shutdown(sftp_);
+    if (session_ != nullptr) {
+      libssh2_session_set_timeout(session_, 2000);
+      libssh2_session_disconnect(session_, "rostersync: done");
+      libssh2_session_free(session_);
+    }
+    if (fd_ >= 0) close(fd_);
+  }
+
+  absl::Status StartSftp() {
+    sftp_ = libssh2_sftp_init(session_);
+    if (sftp_ == nullptr) return SessionError("start the SFTP subsystem");
+    return absl::OkStatus();
+  }
+
+  const HostKeyInfo& host_key() const override { return host_key_; }
+
+  absl::StatusOr<std::vector<RemoteEntry>> List(const std::string& folder) override {
+    std::string path = folder.empty() ? "." : folder;
+    LIBSSH2_SFTP_HANDLE* dir = libssh2_sftp_opendir(sftp_, path.c_str());
+    if (dir == nullptr) return Fail("list", absl::StrCat("open folder \"", path, "\""));
+    std::vector<RemoteEntry> entries;
+    char name[1024];
+    char longentry[2048];
+    absl::Status status;
+    for (;;) {
+      LIBSSH2_SFTP_ATTRIBUTES attrs{};
+      int n =
+          libssh2_sftp_readdir_ex(dir, name, sizeof(name), longentry, sizeof(longentry), &attrs);
+      if (n == 0) break;
+      if (n < 0) {
+        status = Fail("list", absl::StrCat("read folder \"", path, "\""));
+        break;
+      }
+      std::string entry_name(name, static_cast<size_t>(n));
+      if (entry_name == "." || entry_name == "..") continue;
+      RemoteEntry entry;
+      entry.name = std::move(entry_name);
+      if (attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) entry.size = static_cast<int64_t>(attrs.filesize);
+      if (attrs.flags & LIBSSH2_SFTP_ATTR_ACMODTIME)
+        entry.mtime = static_cast<int64_t>(attrs.mtime);
+      entry.is_regular =
+          (attrs.flags & LIBSSH2_SFTP_ATTR_PERMISSIONS) && LIBSSH2_SFTP_S_ISREG(attrs.permissions);
+      entries.push_back(std::move(entry));
+    }
+    libssh2_sftp_closedir(dir);
+    if (!status.ok()) return status;
+    return entries;
+  }
+
+  absl::StatusOr<int64_t> Download(const std::string& path, const ByteSink& sink) override {
+    LIBSSH2_SFTP_HANDLE* file =
+        libssh2_sftp_open_ex(sftp_, path.c_str(), static_cast<unsigned int>(path.size()),
+                             LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+    if (file == nullptr) return Fail("download", absl::StrCat("open \"", path, "\""));
+    std::string buffer(kIoBufferSize, '\0');
+    int64_t total = 0;
+    absl::Status status;
+    for (;;) {
+      ssize_t n = libssh2_sftp_read(file, buffer.data(), buffer.size());
+      if (n == 0) break;
+      if (n < 0) {
+        status = Fail("download", absl::StrCat("read \"", path, "\" at byte ", total));
+        break;
+      }
+      total += n;
+      SftpMetrics::Get().AddDownloadBytes(static_cast<double>(n));
+      status = sink(std::string_view(buffer.data(), static_cast<size_t>(n)));
+      if (!status.ok()) break;
+    }
+    libssh2_sftp_close(file);
+    if (!status.ok()) return status;
+    return total;
+  }
+
+  absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                 const ByteProducer& producer) override {
+    const std::string temp = JoinRemotePath(folder, absl::StrCat(".", name, ".part"));
+    const std::string target = JoinRemotePath(folder, name);
+    LIBSSH2_SFTP_HANDLE* file = libssh2_sftp_open_ex(
+        sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()),
+        LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
+        LIBSSH2_SFTP_S_IRUSR | LIBSSH2_SFTP_S_IWUSR | LIBSSH2_SFTP_S_IRGRP | LIBSSH2_SFTP_S_IROTH,
+        LIBSSH2_SFTP_OPENFILE);
+    if (file == nullptr) return Fail("upload", absl::StrCat("create \"", temp, "\""));
+
+    int64_t total = 0;
+    std::string pending;
+    pending.reserve(kIoBufferSize);
+    auto flush = [&]() -> absl::Status {
+      size_t off = 0;
+      while (off < pending.size()) {
+        ssize_t n = libssh2_sftp_write(file, pending.data() + off, pending.size() - off);
+        if (n < 0) return Fail("upload", absl::StrCat("write \"", temp, "\" at byte ", total));
+        off += static_cast<size_t>(n);
+        total += n;
+        SftpMetrics::Get().AddUploadBytes(static_cast<double>(n));
+      }
+      pending.clear();
+      return absl::OkStatus();
+    };
+    ByteSink sink = [&](std::string_view bytes) -> absl::Status {
+      while (!bytes.empty()) {
+        size_t take = std::min(bytes.size(), kIoBufferSize - pending.size());
+        pending.append(bytes.data(), take);
+        bytes.remove_prefix(take);
+        if (pending.size() == kIoBufferSize) {
+          absl::Status st = flush();
+          if (!st.ok()) return st;
+        }
+      }
+      return absl::OkStatus();
+    };
+    absl::Status status = producer(sink);
+    if (status.ok()) status = flush();
+    int close_rc = libssh2_sftp_close(file);
+    if (status.ok() && close_rc != 0) {
+      status = Fail("upload", absl::StrCat("close \"", temp, "\""));
+    }
+    if (status.ok()) status = RenameReplacing(temp, target);
+    if (!status.ok()) {
+      libssh2_sftp_unlink_ex(sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()));
+      return status;
+    }
+    LIBSSH2_SFTP_ATTRIBUTES attrs{};
+    if (libssh2_sftp_stat_ex(sftp_, target.c_str(), static_cast<unsigned int>(target.size()),
+                             LIBSSH2_SFTP_STAT, &attrs) != 0) {
+      return Fail("upload", absl::StrCat("stat \"", target, "\" after the upload"));
+    }
+    if ((attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) && static_cast<int64_t>(attrs.filesize) != total) {
+      SftpMetrics::Get().Error("upload");
+      return absl::DataLossError(absl::StrCat("uploaded ", total, " bytes to \"", target, "\" on ",
+                                              where_, " but the server reports ", attrs.filesize,
+                                              " bytes"));
+    }
+    return total;
+  }
+
+  absl::Status Remove(const std::string& path) override {
+    if (libssh2_sftp_unlink_ex(sftp_, path.c_str(), static_cast<unsigned int>(path.size())) != 0) {
+      return Fail("remove", absl::StrCat("remove \"", path, "\""));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // SFTP v3 rename refuses an existing target and libssh2 1.10 has no posix-rename: when the
+  // plain rename fails and the target exists, remove the target and rename again.
+  absl::Status RenameReplacing(const std::string& from, const std::string& to) {
+    auto rename = [&] {
+      return libssh2_sftp_rename_ex(
+          sftp_, from.c_str(), static_cast<unsigned int>(from.size()), to.c_str(),
+          static_cast<unsigned int>(to.size()),
+          LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE);
+    };
+    if (rename() == 0) return absl::OkStatus();
+    absl::Status first = Fail("upload", absl::StrCat("rename \"", from, "\" to \"", to, "\""));
+    if (IsTransient(first)) return first;
+    LIBSSH2_SFTP_ATTRIBUTES attrs{};
+    if (libssh2_sftp_stat_ex(sftp_, to.c_str(), static_cast<unsigned int>(to.size()),
+                             LIBSSH2_SFTP_STAT, &attrs) != 0) {
+      return first;  // the target does not exist: the rename failed for another reason
+    }
+    if (libssh2_sftp_unlink_ex(sftp_, to.c_str(), static_cast<unsigned int>(to.size())) != 0) {
+      return Fail("upload", absl::StrCat("remove the existing \"", to, "\" before renaming"));
+    }
+    if (rename() != 0) {
+      return Fail("upload", absl::StrCat("rename \"", from, "\" to \"", to, "\""));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status SessionError(std::string_view what) {
+    int rc = libssh2_session_last_errno(session_);
+    std::string msg = absl::StrCat("SFTP on ", where_, ": cannot ", std::string(what), ": ");
+    if (rc == LIBSSH2_ERROR_TIMEOUT) {
+      return absl::UnavailableError(
+          absl::StrCat(msg, "no answer within ", ToMillis(operation_timeout_), " ms"));
+    }
+    if (rc == LIBSSH2_ERROR_SFTP_PROTOCOL && sftp_ != nullptr) {
+      unsigned long fx = libssh2_sftp_last_error(sftp_);
+      std::string text = absl::StrCat(msg, FxName(fx));
+      switch (fx) {
+        case LIBSSH2_FX_NO_SUCH_FILE:
+        case LIBSSH2_FX_NO_SUCH_PATH:
+          return absl::NotFoundError(text);
+        case LIBSSH2_FX_PERMISSION_DENIED:
+        case LIBSSH2_FX_WRITE_PROTECT:
+          return absl::PermissionDeniedError(text);
+        case LIBSSH2_FX_NO_SPACE_ON_FILESYSTEM:
+        case LIBSSH2_FX_QUOTA_EXCEEDED:
+          return absl::ResourceExhaustedError(text);
+        case LIBSSH2_FX_FILE_ALREADY_EXISTS:
+          return absl::AlreadyExistsError(text);
+        default:
+          return absl::FailedPreconditionError(text);
+      }
+    }
+    return absl::UnavailableError(absl::StrCat(msg, LastError(session_)));
+  }
+
+  absl::Status Fail(std::string_view operation, std::string_view what) {
+    SftpMetrics::Get().Error(operation);
+    return SessionError(what);
+  }
+
+  int fd_;
+  LIBSSH2_SESSION* session_;
+  LIBSSH2_SFTP* sftp_ = nullptr;
+  HostKeyInfo host_key_;
+  std::string where_;
+  absl::Duration operation_timeout_;
+};
+
+// Owns a half-built connection until it is handed to a session.
+struct PendingConnection {
+  int fd = -1;
+  LIBSSH2_SESSION* session = nullptr;
+  ~PendingConnection() {
+    if (session != nullptr) {
+      libssh2_session_set_timeout(session, 1000);
+      libssh2_session_disconnect(session, "rostersync: giving up");
+      libssh2_session_free(session);
+    }
+    if (fd >= 0) close(fd);
+  }
+};
+
+}  // namespace
+
+std::string JoinRemotePath(std::string_view folder, std::string_view name) {
+  while (folder.size() > 1 && folder.back() == '/') folder.remove_suffix(1);
+  if (folder.empty() || folder == ".") return std::string(name);
+  if (folder == "/") return "/" + std::string(name);
+  return std::string(folder) + "/" + std::string(name);
+}
+
+std::string Sha256Fingerprint(std::string_view digest) {
+  std::string b64 = Base64(digest);
+  while (!b64.empty() && b64.back() == '=') b64.pop_back();
+  return absl::StrCat("SHA256:", b64);
+}
+
+bool IsTransient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kResourceExhausted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Libssh2Connector::Libssh2Connector() { InitLibssh2Once(); }
+
+absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
+    const v1::SftpEndpoint& endpoint, const v1::Credentials& credentials, ConnectReport* report) {
+  ConnectReport local_report;
+  if (report == nullptr) report = &local_report;
+  const int port = endpoint.port() > 0 ? endpoint.port() : kDefaultPort;
+  const absl::Duration connect_timeout = endpoint.connect_timeout_ms() > 0
+                                             ? absl::Milliseconds(endpoint.connect_timeout_ms())
+                                             : kDefaultConnectTimeout;
+  const absl::Duration operation_timeout = endpoint.operation_timeout_ms() > 0
+                                               ? absl::Milliseconds(endpoint.operation_timeout_ms())
+                                               : kDefaultOperationTimeout;
+  const std::string where = absl::StrCat(endpoint.host(), ":", port);
+
+  absl::Time step_start = absl::Now();
+  auto record = [&](const std::string& name, const absl::Status& status, std::string detail) {
+    ConnectStep step;
+    step.name = name;
+    step.ok = status.ok();
+    step.detail = status.ok() ? std::move(detail) : std::string(status.message());
+    step.duration = absl::Now() - step_start;
+    report->steps.push_back(std::move(step));
+    step_start = absl::Now();
+  };
+  auto fail = [&](const std::string& step, const std::string& metric_op, absl::Status status) {
+    SftpMetrics::Get().Error(metric_op);
+    record(step, status, "");
+    return status;
+  };
+
+  if (endpoint.host().empty()) {
+    return fail("resolve", "connect", absl::InvalidArgumentError("SFTP endpoint: host is empty"));
+  }
+  if (endpoint.username().empty()) {
+    return fail("resolve", "connect",
+                absl::InvalidArgumentError("SFTP endpoint: username is empty"));
+  }
+
+  // resolve
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* addresses = nullptr;
+  const std::string port_text = std::to_string(port);
+  int gai = getaddrinfo(endpoint.host().c_str(), port_text.c_str(), &hints, &addresses);
+  if (gai != 0) {
+    return fail("resolve", "connect",
+                absl::UnavailableError(absl::StrCat("cannot resolve SFTP host \"", endpoint.host(),
+                                                    "\": ", gai_strerror(gai))));
+  }
+  char first_ip[INET6_ADDRSTRLEN] = "?";
+  if (addresses->ai_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(addresses->ai_addr)->sin_addr, first_ip,
+              sizeof(first_ip));
+  } else if (addresses->ai_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(addresses->ai_addr)->sin6_addr, first_ip,
+              sizeof(first_ip));
+  }
+  record("resolve", absl::OkStatus(), absl::StrCat(endpoint.host(), " -> ", first_ip));
+
+  // tcp
+  auto fd = ConnectTcp(addresses, where, connect_timeout);
+  freeaddrinfo(addresses);
+  if (!fd.ok()) return fail("tcp", "connect", fd.status());
+  PendingConnection conn;
+  conn.fd = *fd;
+  record("tcp", absl::OkStatus(), absl::StrCat("connected to ", where));
+
+  // handshake, bounded by the connect timeout
+  conn.session = libssh2_session_init();
+  if (conn.session == nullptr) {
+    return fail("handshake", "connect", absl::InternalError("libssh2_session_init failed"));
+  }
+  libssh2_session_set_blocking(conn.session, 1);
+  libssh2_session_set_timeout(conn.session, static_cast<long>(ToMillis(connect_timeout)));
+  int rc = libssh2_session_handshake(conn.session, conn.fd);
+  if (rc != 0) {
+    std::string why = rc == LIBSSH2_ERROR_TIMEOUT
+                          ? absl::StrCat("the server did not complete the SSH handshake within ",
+                                         ToMillis(connect_timeout), " ms")
+                          : LastError(conn.session);
+    return fail(
+        "handshake", "connect",
+        absl::UnavailableError(absl::StrCat("SSH handshake with ", where, " failed: ", why)));
+  }
+  libssh2_keepalive_config(conn.session, 1, 30);
+  record("handshake", absl::OkStatus(), "SSH session established");
+
+  // host_key
+  size_t key_len = 0;
+  int key_type = 0;
+  libssh2_session_hostkey(conn.session, &key_len, &key_type);
+  const char* hash = libssh2_hostkey_hash(conn.session, LIBSSH2_HOSTKEY_HASH_SHA256);
+  if (hash == nullptr) {
+    return fail("host_key", "host_key",
+                absl::InternalError(absl::StrCat("cannot compute the SHA-256 fingerprint of ",
+                                                 where, "'s host key")));
+  }
+  report->host_key.type = HostKeyTypeName(key_type);
+  report->host_key.sha256 = Sha256Fingerprint(std::string_view(hash, 32));
+  const std::string& actual = report->host_key.sha256;
+  if (NormalizePin(endpoint.host_key_sha256()).empty()) {
+    return fail(
+        "host_key", "host_key",
+        absl::FailedPreconditionError(absl::StrCat(
+            "no host key is pinned for ", where, "; the server presents ", report->host_key.type,
+            " ", actual, ": verify it out of band and set host_key_sha256")));
+  }
+  if (NormalizePin(endpoint.host_key_sha256()) != NormalizePin(actual)) {
+    SftpMetrics::Get().HostKeyMismatch();
+    return fail("host_key", "host_key",
+                absl::FailedPreconditionError(absl::StrCat(
+                    "host key mismatch for ", where, ": expected ", endpoint.host_key_sha256(),
+                    " but the server presents ", report->host_key.type, " ", actual,
+                    "; refusing to connect (the server may have been replaced or its key "
+                    "rotated)")));
+  }
+  record("host_key", absl::OkStatus(),
+         absl::StrCat(report->host_key.type, " ", actual, " matches the pin"));
+
+  // auth, bounded by the operation timeout
+  libssh2_session_set_timeout(conn.session, static_cast<long>(ToMillis(operation_timeout)));
+  const std::string& user = endpoint.username();
+  auto auth_error = [&](std::string message) -> absl::Status {
+    int last = libssh2_session_last_errno(conn.session);
+    if (IsNetworkError(last)) {
+      return absl::UnavailableError(
+          absl::StrCat("authentication with ", where, " interrupted: ", LastError(conn.session)));
+    }
+    return absl::PermissionDeniedError(std::move(message));
+  };
+  if (credentials.kind_case() == v1::Credentials::kPassword) {
+    const std::string& password = credentials.password();
+    rc = libssh2_userauth_password_ex(conn.session, user.c_str(),
+                                      static_cast<unsigned int>(user.size()), password.c_str(),
+                                      static_cast<unsigned int>(password.size()), nullptr);
+    if (rc != 0) {
+      return fail("auth", "auth",
+                  auth_error(absl::StrCat("SFTP server ", where,
+                                          " rejected the password for user \"", user, "\"")));
+    }
+    record("auth", absl::OkStatus(), absl::StrCat("password accepted for user \"", user, "\""));
+  } else if (credentials.kind_case() == v1::Credentials::kPrivateKey) {
+    const std::string& key = credentials.private_key().key_pem();
+    const std::string& passphrase = credentials.private_key().passphrase();
+    KeyFacts facts = InspectPrivateKey(key);
+    if (!facts.recognized) {
+      return fail("auth", "auth",
+                  absl::PermissionDeniedError(
+                      "the private key is not in a recognized format (expected an OpenSSH "
+                      "\"BEGIN OPENSSH PRIVATE KEY\" or a PEM key)"));
+    }
+    if (facts.encrypted && passphrase.empty()) {
+      return fail(
+          "auth", "auth",
+          absl::PermissionDeniedError("the private key is encrypted but no passphrase was given"));
+    }
+    // Never pass a null passphrase: libssh2's OpenSSL backend would dereference it.
+    rc = libssh2_userauth_publickey_frommemory(conn.session, user.c_str(), user.size(), nullptr, 0,
+                                               key.data(), key.size(), passphrase.c_str());
+    if (rc != 0) {
+      std::string message;
+      if (rc == LIBSSH2_ERROR_AUTHENTICATION_FAILED || rc == LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED) {
+        message = absl::StrCat("SFTP server ", where, " rejected the ",
+                               facts.type.empty() ? "" : facts.type + " ", "public key for user \"",
+                               user, "\"");
+        if (facts.type == "ssh-rsa") {
+          absl::StrAppend(&message,
+                          "; note: libssh2 1.10 signs RSA authentication only with ssh-rsa "
+                          "(SHA-1), which OpenSSH 8.8 and later refuse by default: use an "
+                          "Ed25519 or ECDSA key");
+        }
+      } else {
+        message = absl::StrCat("the private key could not be used (",
+                               facts.encrypted ? "wrong passphrase, or " : "",
+                               "unsupported or damaged key; libssh2 error ", rc, ")");
+      }
+      return fail("auth", "auth", auth_error(std::move(message)));
+    }
+    record("auth", absl::OkStatus(),
+           absl::StrCat(facts.type.empty() ? "key" : facts.type, " key accepted for user \"", user,
+                        "\""));
+  } else {
+    return fail("auth", "auth",
+                absl::InvalidArgumentError("credentials hold neither a password nor a key"));
+  }
+
+  auto session = std::make_unique<Libssh2Session>(conn.fd, conn.session, report->host_key, where,
+                                                  operation_timeout);
+  conn.fd = -1;
+  conn.session = nullptr;
+  absl::Status sftp = session->StartSftp();
+  if (!sftp.ok()) {
+    SftpMetrics::Get().Error("connect");
+    return sftp;
+  }
+  return std::unique_ptr<SftpSession>(std::move(session));
+}
+
+}  // namespace rostersync::transfer

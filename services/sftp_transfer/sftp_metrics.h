@@ -1,0 +1,35 @@
+#pragma once
+
+// Metrics of the sftp-transfer service, registered on rostersync::MetricsRegistry():
+//   rostersync_sftp_bytes_total{direction="download|upload"}
+//   rostersync_sftp_errors_total{operation="connect|auth|host_key|list|download|upload|remove"}
+//   rostersync_sftp_host_key_mismatches_total
+//   rostersync_transfer_jobs_total{op="fetch|upload",outcome="fetched|no_new_file|uploaded|failed|retry"}
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+
+#include <string_view>
+
+namespace rostersync::transfer {
+
+class SftpMetrics {
+ public:
+  static SftpMetrics& Get();
+
+  void AddDownloadBytes(double bytes) { download_bytes_.Increment(bytes); }
+  void AddUploadBytes(double bytes) { upload_bytes_.Increment(bytes); }
+  void Error(std::string_view operation);
+  void HostKeyMismatch() { host_key_mismatches_.Increment(); }
+  void Job(std::string_view op, std::string_view outcome);
+
+ private:
+  SftpMetrics();
+  prometheus::Family<prometheus::Counter>& bytes_;
+  prometheus::Counter& download_bytes_;
+  prometheus::Counter& upload_bytes_;
+  prometheus::Family<prometheus::Counter>& errors_;
+  prometheus::Counter& host_key_mismatches_;
+  prometheus::Family<prometheus::Counter>& jobs_;
+};
+
+}  // namespace rostersync::transfer

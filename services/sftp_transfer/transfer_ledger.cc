@@ -1,0 +1,101 @@
+#include "services/sftp_transfer/transfer_ledger.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+namespace rostersync::transfer {
+namespace {
+
+const std::vector<Migration>& Migrations() {
+  static const auto* migrations = new std::vector<Migration>{
+      {1, "processed files and job results",
+       R"sql(
+CREATE TABLE transfer.processed_files (
+  tenant_id      text        NOT NULL,
+  integration_id text        NOT NULL,
+  remote_path    text        NOT NULL,
+  size_bytes     bigint      NOT NULL,
+  mtime          bigint      NOT NULL,
+  sha256         text        NOT NULL,
+  file_id        text        NOT NULL,
+  job_id         text        NOT NULL,
+  processed_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, integration_id, remote_path, size_bytes, mtime, sha256)
+);
+CREATE TABLE transfer.job_results (
+  job_id     text        PRIMARY KEY,
+  tenant_id  text        NOT NULL,
+  run_id     text        NOT NULL,
+  event      bytea       NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+)sql"},
+  };
+  return *migrations;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PgTransferLedger>> PgTransferLedger::Open(PgPool* pool) {
+  absl::Status st = ApplyMigrations(*pool, "transfer", Migrations());
+  if (!st.ok()) return st;
+  return std::unique_ptr<PgTransferLedger>(new PgTransferLedger(pool));
+}
+
+absl::StatusOr<std::optional<v1::RunEvent>> PgTransferLedger::FindJobResult(
+    const std::string& job_id) {
+  std::optional<v1::RunEvent> result;
+  absl::Status st = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result rows =
+        txn.exec_params("SELECT event FROM transfer.job_results WHERE job_id = $1", job_id);
+    if (rows.empty()) return absl::OkStatus();
+    pqxx::binarystring bytes(rows[0][0]);
+    v1::RunEvent event;
+    if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      return absl::DataLossError(
+          absl::StrCat("transfer.job_results: stored event of job ", job_id, " is corrupt"));
+    }
+    result = std::move(event);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return result;
+}
+
+absl::StatusOr<bool> PgTransferLedger::IsProcessed(const RemoteFileKey& key) {
+  bool found = false;
+  absl::Status st = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result rows = txn.exec_params(
+        "SELECT 1 FROM transfer.processed_files WHERE tenant_id = $1 AND integration_id = $2 "
+        "AND remote_path = $3 AND size_bytes = $4 AND mtime = $5 LIMIT 1",
+        key.tenant_id, key.integration_id, key.remote_path, key.size, key.mtime);
+    found = !rows.empty();
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return found;
+}
+
+absl::Status PgTransferLedger::RecordJobResult(const v1::RunEvent& event,
+                                               const std::optional<ProcessedFile>& file) {
+  const std::string serialized = event.SerializeAsString();
+  return pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    if (file.has_value()) {
+      txn.exec_params(
+          "INSERT INTO transfer.processed_files (tenant_id, integration_id, remote_path, "
+          "size_bytes, mtime, sha256, file_id, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+          "ON CONFLICT DO NOTHING",
+          file->key.tenant_id, file->key.integration_id, file->key.remote_path, file->key.size,
+          file->key.mtime, file->sha256, file->file_id, file->job_id);
+    }
+    pqxx::binarystring bytes(serialized.data(), serialized.size());
+    txn.exec_params(
+        "INSERT INTO transfer.job_results (job_id, tenant_id, run_id, event) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) DO NOTHING",
+        event.job_id(), event.tenant_id(), event.run_id(), bytes);
+    return absl::OkStatus();
+  });
+}
+
+}  // namespace rostersync::transfer

@@ -1,0 +1,60 @@
+#pragma once
+
+// What sftp-transfer remembers (PostgreSQL schema "transfer"):
+//  - processed_files: remote files already fetched, keyed by tenant, integration, remote path,
+//    size, mtime and SHA-256 (looked up before downloading by path, size and mtime);
+//  - job_results: the RunEvent each finished job published, keyed by job_id, so a redelivered
+//    job re-publishes the same event and changes nothing twice.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/pg.h"
+#include "rostersync/v1/jobs.pb.h"
+
+namespace rostersync::transfer {
+
+struct RemoteFileKey {
+  std::string tenant_id;
+  std::string integration_id;
+  std::string remote_path;
+  int64_t size = 0;
+  int64_t mtime = 0;
+};
+
+struct ProcessedFile {
+  RemoteFileKey key;
+  std::string sha256;  // lowercase hex
+  std::string file_id;
+  std::string job_id;
+};
+
+class TransferLedger {
+ public:
+  virtual ~TransferLedger() = default;
+  virtual absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) = 0;
+  virtual absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) = 0;
+  // Records the job's event and, when `file` is given, the processed file, in one transaction.
+  virtual absl::Status RecordJobResult(const v1::RunEvent& event,
+                                       const std::optional<ProcessedFile>& file) = 0;
+};
+
+class PgTransferLedger : public TransferLedger {
+ public:
+  // Applies the "transfer" schema migrations.
+  static absl::StatusOr<std::unique_ptr<PgTransferLedger>> Open(PgPool* pool);
+
+  absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override;
+  absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override;
+  absl::Status RecordJobResult(const v1::RunEvent& event,
+                               const std::optional<ProcessedFile>& file) override;
+
+ private:
+  explicit PgTransferLedger(PgPool* pool) : pool_(pool) {}
+  PgPool* pool_;
+};
+
+}  // namespace rostersync::transfer

@@ -1,0 +1,117 @@
+#include "services/sftp_transfer/transfer_service.h"
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/grpc_status.h"
+#include "common/ids.h"
+#include "common/log.h"
+#include "services/sftp_transfer/credentials.h"
+
+namespace rostersync::transfer {
+
+ConnectionTester::ConnectionTester(SftpConnector* connector, const Sealer* sealer)
+    : connector_(connector), sealer_(sealer) {}
+
+absl::StatusOr<v1::TestConnectionResponse> ConnectionTester::Test(
+    const v1::TestConnectionRequest& request) {
+  if (request.tenant_id().empty()) {
+    return absl::InvalidArgumentError("TestConnection: tenant_id is empty");
+  }
+  if (request.endpoint().host().empty()) {
+    return absl::InvalidArgumentError("TestConnection: endpoint.host is empty");
+  }
+  if (request.endpoint().username().empty()) {
+    return absl::InvalidArgumentError("TestConnection: endpoint.username is empty");
+  }
+  if (request.endpoint().port() < 0 || request.endpoint().port() > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("TestConnection: endpoint.port ",
+                                                   request.endpoint().port(), " is out of range"));
+  }
+  auto credentials =
+      OpenCredentials(*sealer_, request.credentials(), absl::StrCat(request.tenant_id(), "/"));
+  if (!credentials.ok()) return credentials.status();
+
+  v1::TestConnectionResponse response;
+  ConnectReport report;
+  auto session = connector_->Connect(request.endpoint(), *credentials, &report);
+  for (const ConnectStep& step : report.steps) {
+    v1::ConnectionStep* out = response.add_steps();
+    out->set_name(step.name);
+    out->set_ok(step.ok);
+    out->set_detail(step.detail);
+    out->set_duration_ms(absl::ToInt64Milliseconds(step.duration));
+  }
+  response.set_host_key_type(report.host_key.type);
+  response.set_host_key_sha256(report.host_key.sha256);
+  if (!session.ok()) {
+    response.set_ok(false);
+    return response;
+  }
+
+  v1::ConnectionStep* folder = response.add_steps();
+  folder->set_name("folder");
+  const std::string shown = request.remote_folder().empty() ? "." : request.remote_folder();
+  absl::Time start = absl::Now();
+  if (request.direction() == v1::RUN_DIRECTION_EXPORT) {
+    const std::string probe = absl::StrCat(".rostersync-write-test-", NewId("probe"));
+    auto written = (*session)->Upload(request.remote_folder(), probe, [](const ByteSink& sink) {
+      return sink("rostersync write test\n");
+    });
+    absl::Status st = written.status();
+    if (st.ok()) st = (*session)->Remove(JoinRemotePath(request.remote_folder(), probe));
+    folder->set_ok(st.ok());
+    folder->set_detail(st.ok() ? absl::StrCat("folder \"", shown,
+                                              "\" is writable (wrote, renamed and removed a "
+                                              "probe file)")
+                               : std::string(st.message()));
+  } else {
+    auto entries = (*session)->List(request.remote_folder());
+    folder->set_ok(entries.ok());
+    folder->set_detail(entries.ok() ? absl::StrCat("folder \"", shown, "\" is listable (",
+                                                   entries->size(), " entries)")
+                                    : std::string(entries.status().message()));
+  }
+  folder->set_duration_ms(absl::ToInt64Milliseconds(absl::Now() - start));
+  response.set_ok(folder->ok());
+  return response;
+}
+
+TransferServiceImpl::TransferServiceImpl(ConnectionTester* tester) : tester_(tester) {}
+
+TransferServiceImpl::~TransferServiceImpl() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &in_flight_));
+}
+
+grpc::ServerUnaryReactor* TransferServiceImpl::TestConnection(
+    grpc::CallbackServerContext* context, const v1::TestConnectionRequest* request,
+    v1::TestConnectionResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  // A test can take up to the connect + operation timeouts: keep it off gRPC's callback
+  // threads.
+  std::thread([this, reactor, request, response] {
+    auto result = tester_->Test(*request);
+    grpc::Status status;
+    if (result.ok()) {
+      *response = *std::move(result);
+      log::Info("connection tested", {{"tenant", request->tenant_id()},
+                                      {"host", request->endpoint().host()},
+                                      {"ok", response->ok() ? "true" : "false"}});
+    } else {
+      status = ToGrpcStatus(result.status());
+    }
+    reactor->Finish(status);
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }).detach();
+  return reactor;
+}
+
+}  // namespace rostersync::transfer

@@ -1,0 +1,214 @@
+// TransferService.TestConnection against a real sshd, through a real gRPC server; and the
+// PostgreSQL ledger against a real PostgreSQL.
+#include "services/sftp_transfer/transfer_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "common/pg.h"
+#include "common/server.h"
+#include "services/sftp_transfer/credentials.h"
+#include "services/sftp_transfer/transfer_ledger.h"
+#include "tests/fixtures/postgres_server.h"
+#include "tests/fixtures/sshd_server.h"
+
+namespace rostersync::transfer {
+namespace {
+
+using ::rostersync::testing::PostgresServer;
+using ::rostersync::testing::SshdServer;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+class TransferServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    signal(SIGPIPE, SIG_IGN);
+    auto started = SshdServer::Start();
+    ASSERT_TRUE(started.ok()) << started.status();
+    sshd_ = started->release();
+  }
+  static void TearDownTestSuite() {
+    delete sshd_;
+    sshd_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(sshd_, nullptr);
+    ServerOptions options;
+    options.service_name = "sftp-transfer-test";
+    options.grpc_address = "127.0.0.1:0";
+    options.grace = absl::Seconds(1);
+    auto runner = ServiceRunner::Start(options, {&service_});
+    ASSERT_TRUE(runner.ok()) << runner.status();
+    runner_ = *std::move(runner);
+    stub_ = v1::TransferService::NewStub(
+        MakeChannel("127.0.0.1:" + std::to_string(runner_->grpc_port())));
+  }
+  void TearDown() override {
+    if (runner_) runner_->Stop();
+  }
+
+  v1::TestConnectionRequest Request(v1::RunDirection direction, const std::string& folder) {
+    v1::TestConnectionRequest req;
+    req.set_tenant_id("tenant_a");
+    req.mutable_endpoint()->set_host("127.0.0.1");
+    req.mutable_endpoint()->set_port(sshd_->port());
+    req.mutable_endpoint()->set_username(sshd_->user());
+    req.mutable_endpoint()->set_host_key_sha256(sshd_->host_key_sha256());
+    req.mutable_endpoint()->set_connect_timeout_ms(5000);
+    v1::Credentials creds;
+    creds.set_password(sshd_->password());
+    *req.mutable_credentials() = SealCredentials(sealer_, creds, "tenant_a/int_1").value();
+    req.set_remote_folder(folder);
+    req.set_direction(direction);
+    return req;
+  }
+
+  grpc::Status Call(const v1::TestConnectionRequest& req, v1::TestConnectionResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub_->TestConnection(&ctx, req, resp);
+  }
+
+  static SshdServer* sshd_;
+  Sealer sealer_ = Sealer::FromKeyMaterial(kKey).value();
+  Libssh2Connector connector_;
+  ConnectionTester tester_{&connector_, &sealer_};
+  TransferServiceImpl service_{&tester_};
+  std::unique_ptr<ServiceRunner> runner_;
+  std::unique_ptr<v1::TransferService::Stub> stub_;
+};
+
+SshdServer* TransferServiceTest::sshd_ = nullptr;
+
+TEST_F(TransferServiceTest, ImportFolderIsListable) {
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/a.csv", "x").ok());
+  v1::TestConnectionResponse resp;
+  grpc::Status st = Call(Request(v1::RUN_DIRECTION_IMPORT, "in"), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(resp.ok());
+  std::vector<std::string> names;
+  for (const auto& step : resp.steps()) {
+    names.push_back(step.name());
+    EXPECT_TRUE(step.ok()) << step.name() << ": " << step.detail();
+    EXPECT_GE(step.duration_ms(), 0);
+  }
+  EXPECT_THAT(names,
+              ::testing::ElementsAre("resolve", "tcp", "handshake", "host_key", "auth", "folder"));
+  EXPECT_EQ(resp.host_key_type(), "ssh-ed25519");
+  EXPECT_EQ(resp.host_key_sha256(), sshd_->host_key_sha256());
+  EXPECT_THAT(resp.DebugString(), Not(HasSubstr(sshd_->password())));
+}
+
+TEST_F(TransferServiceTest, ExportFolderIsWritableAndTheProbeIsRemoved) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("outbox").ok());
+  v1::TestConnectionResponse resp;
+  grpc::Status st = Call(Request(v1::RUN_DIRECTION_EXPORT, "outbox"), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_TRUE(resp.ok()) << resp.DebugString();
+  EXPECT_THAT(resp.steps(resp.steps_size() - 1).detail(), HasSubstr("writable"));
+  // Nothing left behind.
+  auto listing = std::system(("test -z \"$(ls -A " + sshd_->home() + "/outbox)\"").c_str());
+  EXPECT_EQ(listing, 0);
+}
+
+TEST_F(TransferServiceTest, MissingFolderFailsTheFolderStep) {
+  v1::TestConnectionResponse resp;
+  ASSERT_TRUE(Call(Request(v1::RUN_DIRECTION_IMPORT, "does/not/exist"), &resp).ok());
+  EXPECT_FALSE(resp.ok());
+  ASSERT_GT(resp.steps_size(), 0);
+  EXPECT_EQ(resp.steps(resp.steps_size() - 1).name(), "folder");
+  EXPECT_FALSE(resp.steps(resp.steps_size() - 1).ok());
+}
+
+TEST_F(TransferServiceTest, WrongHostKeyStopsAtTheHostKeyStepAndReportsTheKey) {
+  v1::TestConnectionRequest req = Request(v1::RUN_DIRECTION_IMPORT, "");
+  req.mutable_endpoint()->set_host_key_sha256("SHA256:notthisone");
+  v1::TestConnectionResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  EXPECT_FALSE(resp.ok());
+  ASSERT_EQ(resp.steps_size(), 4);
+  EXPECT_EQ(resp.steps(3).name(), "host_key");
+  EXPECT_FALSE(resp.steps(3).ok());
+  EXPECT_THAT(resp.steps(3).detail(), HasSubstr("SHA256:notthisone"));
+  EXPECT_EQ(resp.host_key_sha256(), sshd_->host_key_sha256());
+}
+
+TEST_F(TransferServiceTest, WrongPasswordFailsTheAuthStepWithoutEchoingIt) {
+  v1::TestConnectionRequest req = Request(v1::RUN_DIRECTION_IMPORT, "");
+  v1::Credentials creds;
+  creds.set_password("definitely-wrong-pw");
+  *req.mutable_credentials() = SealCredentials(sealer_, creds, "tenant_a/int_1").value();
+  v1::TestConnectionResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  EXPECT_FALSE(resp.ok());
+  EXPECT_EQ(resp.steps(resp.steps_size() - 1).name(), "auth");
+  EXPECT_THAT(resp.DebugString(), Not(HasSubstr("definitely-wrong-pw")));
+}
+
+TEST_F(TransferServiceTest, CredentialsOfAnotherTenantAreRefused) {
+  v1::TestConnectionRequest req = Request(v1::RUN_DIRECTION_IMPORT, "");
+  req.set_tenant_id("tenant_b");
+  v1::TestConnectionResponse resp;
+  grpc::Status st = Call(req, &resp);
+  EXPECT_EQ(st.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << st.error_message();
+}
+
+TEST_F(TransferServiceTest, MalformedRequestIsInvalidArgument) {
+  v1::TestConnectionRequest req = Request(v1::RUN_DIRECTION_IMPORT, "");
+  req.mutable_endpoint()->clear_host();
+  v1::TestConnectionResponse resp;
+  EXPECT_EQ(Call(req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+// ---- ledger ------------------------------------------------------------------------------
+
+TEST(PgTransferLedgerTest, RecordsFilesAndJobResults) {
+  auto pg = PostgresServer::Start();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  auto conninfo = (*pg)->CreateDatabase("transfer_ledger");
+  ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+  auto pool = PgPool::Connect(*conninfo, 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto ledger = PgTransferLedger::Open(pool->get());
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  // Migrations are idempotent.
+  ASSERT_TRUE(PgTransferLedger::Open(pool->get()).ok());
+
+  RemoteFileKey key{"tenant_a", "int_1", "in/roster.csv", 120, 1700000000};
+  EXPECT_FALSE((*ledger)->IsProcessed(key).value());
+  EXPECT_FALSE((*ledger)->FindJobResult("run_1:fetch").value().has_value());
+
+  v1::RunEvent event;
+  event.set_event_id("run_1:fetch:TYPE_FETCHED");
+  event.set_job_id("run_1:fetch");
+  event.set_tenant_id("tenant_a");
+  event.set_run_id("run_1");
+  event.set_type(v1::RunEvent::TYPE_FETCHED);
+  event.set_file_id("file_1");
+  event.set_bytes(120);
+  ProcessedFile file{key, std::string(64, 'a'), "file_1", "run_1:fetch"};
+  ASSERT_TRUE((*ledger)->RecordJobResult(event, file).ok());
+  // Recording again (a redelivery racing) changes nothing.
+  ASSERT_TRUE((*ledger)->RecordJobResult(event, file).ok());
+
+  EXPECT_TRUE((*ledger)->IsProcessed(key).value());
+  RemoteFileKey changed = key;
+  changed.mtime += 1;
+  EXPECT_FALSE((*ledger)->IsProcessed(changed).value());
+  RemoteFileKey other_tenant = key;
+  other_tenant.tenant_id = "tenant_b";
+  EXPECT_FALSE((*ledger)->IsProcessed(other_tenant).value());
+
+  auto stored = (*ledger)->FindJobResult("run_1:fetch");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(stored->has_value());
+  EXPECT_EQ((*stored)->SerializeAsString(), event.SerializeAsString());
+}
+
+}  // namespace
+}  // namespace rostersync::transfer

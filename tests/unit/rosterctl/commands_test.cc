@@ -1,0 +1,728 @@
+// rosterctl's commands against fake services on an in-process gRPC channel: no sockets, no
+// real services, so the client's behaviour is pinned to the proto contract alone.
+#include "tools/rosterctl/commands.h"
+
+#include <dirent.h>
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <grpcpp/grpcpp.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace rostersync::rosterctl {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// Every fake call records whether it carried a deadline no later than the test's --timeout.
+struct CallLog {
+  std::mutex mu;
+  std::vector<std::string> tenants;
+  int calls_without_deadline = 0;
+  void Record(grpc::ServerContext* ctx, const std::string& tenant) {
+    std::lock_guard<std::mutex> lock(mu);
+    tenants.push_back(tenant);
+    if (ctx->deadline() > std::chrono::system_clock::now() + std::chrono::seconds(60)) {
+      ++calls_without_deadline;
+    }
+  }
+};
+
+class FakeRuns : public v1::RunService::Service {
+ public:
+  explicit FakeRuns(CallLog* log) : log_(log) {}
+  grpc::Status TriggerRun(grpc::ServerContext* ctx, const v1::TriggerRunRequest* req,
+                          v1::Run* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    resp->set_tenant_id(req->tenant_id());
+    resp->set_run_id("r-1");
+    resp->set_integration_id(req->integration_id());
+    resp->set_state(v1::RUN_STATE_QUEUED);
+    return grpc::Status::OK;
+  }
+  grpc::Status GetRun(grpc::ServerContext* ctx, const v1::GetRunRequest* req,
+                      v1::Run* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!get_status.ok()) return get_status;
+    if (script.empty()) {
+      resp->set_run_id(req->run_id());
+      resp->set_state(v1::RUN_STATE_QUEUED);
+      return grpc::Status::OK;
+    }
+    *resp = script.front();
+    if (script.size() > 1) script.pop_front();
+    return grpc::Status::OK;
+  }
+  grpc::Status ListRuns(grpc::ServerContext* ctx, const v1::ListRunsRequest* req,
+                        v1::ListRunsResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    std::lock_guard<std::mutex> lock(mu_);
+    list_requests.push_back(*req);
+    const int start = req->page_token().empty() ? 0 : std::stoi(req->page_token());
+    const int n = std::min<int>(req->page_size(), stored_runs - start);
+    for (int i = start; i < start + n; ++i) {
+      v1::Run* r = resp->add_runs();
+      r->set_run_id(absl::StrCat("r-", i));
+      r->set_integration_id(req->integration_id());
+      r->set_state(v1::RUN_STATE_FAILED);
+      r->set_direction(v1::RUN_DIRECTION_IMPORT);
+    }
+    if (start + n < stored_runs) resp->set_next_page_token(absl::StrCat(start + n));
+    return grpc::Status::OK;
+  }
+
+  std::mutex mu_;
+  std::deque<v1::Run> script;  // GetRun answers, the last one repeated
+  grpc::Status get_status = grpc::Status::OK;
+  int stored_runs = 5;
+  std::vector<v1::ListRunsRequest> list_requests;
+
+ private:
+  CallLog* log_;
+};
+
+class FakeIntegrations : public v1::IntegrationService::Service {
+ public:
+  explicit FakeIntegrations(CallLog* log) : log_(log) {}
+  grpc::Status CreateIntegration(grpc::ServerContext* ctx, const v1::CreateIntegrationRequest* req,
+                                 v1::Integration* resp) override {
+    log_->Record(ctx, req->integration().tenant_id());
+    created = *req;
+    *resp = req->integration();
+    resp->set_integration_id("int-1");
+    resp->set_credential_kind(req->credentials().has_password() ? v1::CREDENTIAL_KIND_PASSWORD
+                                                                : v1::CREDENTIAL_KIND_PRIVATE_KEY);
+    return grpc::Status::OK;
+  }
+  grpc::Status TestIntegration(grpc::ServerContext* ctx, const v1::TestIntegrationRequest* req,
+                               v1::TestConnectionResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    *resp = test_response;
+    return grpc::Status::OK;
+  }
+  grpc::Status ListIntegrations(grpc::ServerContext* ctx, const v1::ListIntegrationsRequest* req,
+                                v1::ListIntegrationsResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    v1::Integration* i = resp->add_integrations();
+    i->set_integration_id("int-1");
+    i->set_name("Nightly HR");
+    i->set_direction(v1::RUN_DIRECTION_IMPORT);
+    i->mutable_endpoint()->set_host("sftp.example.com");
+    i->mutable_endpoint()->set_username("acme");
+    i->set_schedule("0 2 * * *");
+    i->set_time_zone("Europe/Berlin");
+    i->set_active(true);
+    return grpc::Status::OK;
+  }
+  v1::CreateIntegrationRequest created;
+  v1::TestConnectionResponse test_response;
+
+ private:
+  CallLog* log_;
+};
+
+class FakeRoster : public v1::RosterService::Service {
+ public:
+  explicit FakeRoster(CallLog* log) : log_(log) {}
+  grpc::Status ListPeople(grpc::ServerContext* ctx, const v1::ListPeopleRequest* req,
+                          v1::ListPeopleResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    last_people = *req;
+    v1::Person* p = resp->add_people();
+    p->set_person_id("p-1");
+    p->set_first_name("Jürgen");
+    p->set_last_name("Groß");
+    p->set_active(false);
+    p->set_person_type(v1::PERSON_TYPE_CONTRACTOR);
+    return grpc::Status::OK;
+  }
+  grpc::Status AssignSeat(grpc::ServerContext* ctx, const v1::AssignSeatRequest* req,
+                          v1::Person* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    resp->set_person_id(req->person_id());
+    resp->set_seat(req->seat());
+    return grpc::Status::OK;
+  }
+  grpc::Status GetImport(grpc::ServerContext* ctx, const v1::GetImportRequest* req,
+                         v1::ImportSummary* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    resp->set_import_id(req->import_id());
+    resp->set_status(v1::IMPORT_STATUS_REJECTED);
+    resp->set_rows_read(4);
+    resp->set_rejected_rows(2);
+    resp->set_message("2 rows have errors");
+    v1::RowError* e = resp->add_errors();
+    e->set_line(3);
+    e->set_column("E-Mail");
+    e->set_value("not-an-email");
+    e->set_reason("invalid email");
+    e = resp->add_errors();
+    e->set_line(17);
+    e->set_column("Sprache");
+    e->set_reason("missing language");
+    return grpc::Status::OK;
+  }
+  grpc::Status ListImports(grpc::ServerContext* ctx, const v1::ListImportsRequest* req,
+                           v1::ListImportsResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    last_imports = *req;
+    v1::ImportSummary* s = resp->add_imports();
+    s->set_import_id("imp-1");
+    s->set_status(v1::IMPORT_STATUS_APPLIED);
+    s->set_added(10);
+    s->set_deactivated(2);
+    return grpc::Status::OK;
+  }
+  v1::ListPeopleRequest last_people;
+  v1::ListImportsRequest last_imports;
+
+ private:
+  CallLog* log_;
+};
+
+std::string Sha256Hex(const std::string& data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(digest), sizeof(digest)));
+}
+
+class FakeBackup : public v1::BackupService::Service {
+ public:
+  enum class Mode { kGood, kDataLossAfterChunks, kWrongShaButOk, kNotFound };
+  explicit FakeBackup(CallLog* log) : log_(log) {}
+  grpc::Status GetFile(grpc::ServerContext* ctx, const v1::GetFileRequest* req,
+                       grpc::ServerWriter<v1::GetFileResponse>* writer) override {
+    log_->Record(ctx, req->tenant_id());
+    if (mode == Mode::kNotFound) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "file " + req->file_id() + " not found");
+    }
+    v1::GetFileResponse info;
+    info.mutable_info()->set_file_id(req->file_id());
+    info.mutable_info()->set_name("roster.csv");
+    info.mutable_info()->set_size_bytes(static_cast<int64_t>(content.size()));
+    info.mutable_info()->set_sha256(mode == Mode::kWrongShaButOk ? std::string(64, '0')
+                                                                 : Sha256Hex(content));
+    writer->Write(info);
+    for (size_t off = 0; off < content.size(); off += 1000) {
+      v1::GetFileResponse chunk;
+      chunk.set_chunk(content.substr(off, 1000));
+      writer->Write(chunk);
+    }
+    if (mode == Mode::kDataLossAfterChunks) {
+      return grpc::Status(grpc::StatusCode::DATA_LOSS, "blob checksum mismatch");
+    }
+    return grpc::Status::OK;
+  }
+  Mode mode = Mode::kGood;
+  std::string content;
+
+ private:
+  CallLog* log_;
+};
+
+struct Result {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+class CommandsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    builder.RegisterService(&runs_);
+    builder.RegisterService(&integrations_);
+    builder.RegisterService(&roster_);
+    builder.RegisterService(&backup_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    auto channel = server_->InProcessChannel(grpc::ChannelArguments());
+    stubs_.integrations = v1::IntegrationService::NewStub(channel);
+    stubs_.runs = v1::RunService::NewStub(channel);
+    stubs_.roster = v1::RosterService::NewStub(channel);
+    stubs_.backup = v1::BackupService::NewStub(channel);
+    char tmpl[] = "/tmp/rosterctl_test_XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    server_->Shutdown();
+    for (const std::string& f : DirEntries()) ::unlink((dir_ + "/" + f).c_str());
+    ::rmdir(dir_.c_str());
+    EXPECT_EQ(log_.calls_without_deadline, 0) << "every RPC must carry a deadline";
+    for (const std::string& t : log_.tenants) EXPECT_EQ(t, "acme");
+  }
+
+  std::vector<std::string> DirEntries() const {
+    std::vector<std::string> names;
+    DIR* d = opendir(dir_.c_str());
+    if (d == nullptr) return names;
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    closedir(d);
+    return names;
+  }
+
+  Result Run(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--tenant", "acme", "--timeout", "10"});
+    auto env = [this](const std::string& name) -> std::optional<std::string> {
+      auto it = env_.find(name);
+      if (it == env_.end()) return std::nullopt;
+      return it->second;
+    };
+    std::ostringstream out, err;
+    absl::StatusOr<ParsedArgs> parsed = Parse(args, env);
+    if (!parsed.ok()) return {2, "", std::string(parsed.status().message())};
+    CommandContext ctx;
+    ctx.stubs = &stubs_;
+    ctx.out = &out;
+    ctx.err = &err;
+    ctx.env = env;
+    ctx.read_file = [this](const std::string& path, size_t max) -> absl::StatusOr<std::string> {
+      auto it = files_.find(path);
+      if (it == files_.end()) return absl::NotFoundError("cannot read " + path + ": no such file");
+      return it->second;
+    };
+    ctx.poll_interval = absl::Milliseconds(1);
+    const int code = RunCommand(*parsed, ctx);
+    return {code, out.str(), err.str()};
+  }
+
+  v1::Run RunIn(v1::RunState state) {
+    v1::Run r;
+    r.set_run_id("r-1");
+    r.set_integration_id("int-1");
+    r.set_state(state);
+    return r;
+  }
+
+  CallLog log_;
+  FakeRuns runs_{&log_};
+  FakeIntegrations integrations_{&log_};
+  FakeRoster roster_{&log_};
+  FakeBackup backup_{&log_};
+  std::unique_ptr<grpc::Server> server_;
+  ServiceStubs stubs_;
+  std::map<std::string, std::string> env_;
+  std::map<std::string, std::string> files_;
+  std::string dir_;
+};
+
+// ---- runs ----
+
+TEST_F(CommandsTest, TriggerWaitPollsUntilSucceededAndPrintsTheSummary) {
+  v1::Run done = RunIn(v1::RUN_STATE_SUCCEEDED);
+  done.mutable_import_summary()->set_added(3);
+  done.mutable_import_summary()->set_backup_file_id("f-backup");
+  v1::RunStepRecord* step = done.add_steps();
+  step->set_state(v1::RUN_STATE_FETCHING);
+  step->set_detail("roster_20261121.csv");
+  step->mutable_at()->set_seconds(1795262400);
+  runs_.script = {RunIn(v1::RUN_STATE_FETCHING), RunIn(v1::RUN_STATE_IMPORTING), done};
+  Result r = Run({"runs", "trigger", "int-1", "--wait"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("SUCCEEDED"));
+  EXPECT_THAT(r.out, HasSubstr("f-backup"));
+  EXPECT_THAT(r.out, HasSubstr("2026-11-21T12:00:00Z  fetching  roster_20261121.csv"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Added: +3"));
+  EXPECT_THAT(r.err, HasSubstr("run r-1: fetching"));
+  EXPECT_THAT(r.err, HasSubstr("run r-1: importing"));
+}
+
+TEST_F(CommandsTest, TriggerWaitExitCodeFollowsTheTerminalState) {
+  struct Case {
+    v1::RunState state;
+    int code;
+  };
+  for (const Case& c : {Case{v1::RUN_STATE_SKIPPED, 0}, Case{v1::RUN_STATE_HELD, 1},
+                        Case{v1::RUN_STATE_FAILED, 1}, Case{v1::RUN_STATE_SUCCEEDED, 0}}) {
+    v1::Run end = RunIn(c.state);
+    if (c.state == v1::RUN_STATE_FAILED) end.set_error("host key mismatch");
+    runs_.script = {end};
+    Result r = Run({"runs", "trigger", "int-1", "--wait"});
+    EXPECT_EQ(r.code, c.code) << RunStateName(c.state) << ": " << r.err;
+    if (c.state == v1::RUN_STATE_FAILED) {
+      EXPECT_THAT(r.err,
+                  HasSubstr("rosterctl: runs trigger: run r-1 ended FAILED: host key mismatch"));
+    }
+  }
+}
+
+TEST_F(CommandsTest, TriggerWithoutWaitReturnsAtOnce) {
+  runs_.script = {RunIn(v1::RUN_STATE_FAILED)};  // never asked
+  Result r = Run({"runs", "trigger", "int-1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Run r-1 queued\n");
+}
+
+TEST_F(CommandsTest, TriggerWaitGivesUpAfterTheWaitTimeout) {
+  runs_.script = {RunIn(v1::RUN_STATE_FETCHING)};
+  const absl::Time start = absl::Now();
+  Result r = Run({"runs", "trigger", "int-1", "--wait", "--wait-timeout", "0.2"});
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("rosterctl: runs trigger: DEADLINE_EXCEEDED: run r-1 is still "
+                               "fetching"));
+}
+
+TEST_F(CommandsTest, WaitTimeoutWithoutWaitIsAUsageError) {
+  Result r = Run({"runs", "trigger", "int-1", "--wait-timeout", "5"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--wait-timeout needs --wait"));
+  EXPECT_THAT(r.err, HasSubstr("rosterctl runs trigger INTEGRATION_ID"));
+}
+
+TEST_F(CommandsTest, RpcErrorsPrintCommandCodeAndMessage) {
+  runs_.get_status = grpc::Status(grpc::StatusCode::NOT_FOUND, "run r-9 not found");
+  Result r = Run({"runs", "show", "r-9"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: runs show: NOT_FOUND: run r-9 not found\n");
+  EXPECT_EQ(r.out, "");
+  // A server-side INVALID_ARGUMENT is an RPC failure (1), not a usage error (2).
+  runs_.get_status = grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad run id");
+  r = Run({"runs", "show", "r-9"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: runs show: INVALID_ARGUMENT: bad run id\n");
+}
+
+TEST_F(CommandsTest, JsonOutputIsTheProtobufJsonOfTheResponse) {
+  v1::Run run = RunIn(v1::RUN_STATE_SUCCEEDED);
+  run.set_bytes_transferred(1234);
+  runs_.script = {run};
+  Result r = Run({"--output", "json", "runs", "show", "r-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  v1::Run parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &parsed).ok()) << r.out;
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, run));
+  EXPECT_THAT(r.out, HasSubstr("\"state\":\"RUN_STATE_SUCCEEDED\""));
+}
+
+TEST_F(CommandsTest, RunsListPassesFiltersAndStopsAtTheLimit) {
+  Result r = Run({"runs", "list", "--integration", "int-7", "--state", "failed", "--limit", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_FALSE(runs_.list_requests.empty());
+  for (const auto& req : runs_.list_requests) {
+    EXPECT_EQ(req.integration_id(), "int-7");
+    EXPECT_EQ(req.state(), v1::RUN_STATE_FAILED);
+  }
+  const std::vector<std::string> lines = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << r.out;  // header + 3
+  EXPECT_THAT(lines[0], HasSubstr("RUN"));
+  EXPECT_THAT(lines[3], HasSubstr("r-2"));
+  EXPECT_THAT(r.err, HasSubstr("more runs exist"));
+
+  runs_.list_requests.clear();
+  r = Run({"--output", "json", "runs", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  v1::ListRunsResponse all;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &all).ok()) << r.out;
+  EXPECT_EQ(all.runs_size(), 5);
+  EXPECT_EQ(all.next_page_token(), "");
+}
+
+TEST_F(CommandsTest, BadRunStateIsAUsageErrorNamingTheOption) {
+  Result r = Run({"runs", "list", "--state", "exploded"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("invalid value 'exploded' for --state"));
+  EXPECT_TRUE(runs_.list_requests.empty());
+}
+
+// ---- integrations ----
+
+TEST_F(CommandsTest, CreateReadsThePasswordFromAFileAndNeverPrintsIt) {
+  files_["/run/secrets/sftp"] = "s3cret-pw\n";
+  Result r = Run({"integrations",    "create",
+                  "--name",          "Nightly HR",
+                  "--direction",     "import",
+                  "--host",          "sftp.example.com",
+                  "--port",          "2222",
+                  "--user",          "acme",
+                  "--host-key",      "SHA256:abcdef",
+                  "--password-file", "/run/secrets/sftp",
+                  "--schedule",      "0 2 * * *",
+                  "--time-zone",     "Europe/Berlin",
+                  "--folder",        "/out",
+                  "--glob",          "roster_*.csv",
+                  "--map",           "Personal Nr.=person_id",
+                  "--map",           "E-Mail = email",
+                  "--sync",          "delete"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const v1::CreateIntegrationRequest& req = integrations_.created;
+  EXPECT_EQ(req.credentials().password(), "s3cret-pw");
+  EXPECT_EQ(req.integration().tenant_id(), "acme");
+  EXPECT_EQ(req.integration().endpoint().port(), 2222);
+  EXPECT_EQ(req.integration().endpoint().host_key_sha256(), "SHA256:abcdef");
+  EXPECT_EQ(req.integration().time_zone(), "Europe/Berlin");
+  EXPECT_TRUE(req.integration().active());
+  const auto& settings = req.integration().import_settings();
+  EXPECT_EQ(settings.file_glob(), "roster_*.csv");
+  EXPECT_EQ(settings.header_map().at("Personal Nr."), "person_id");
+  EXPECT_EQ(settings.header_map().at("E-Mail"), "email");
+  EXPECT_EQ(settings.sync_policy(), v1::SYNC_POLICY_DELETE);
+  EXPECT_THAT(r.out, HasSubstr("int-1"));
+  EXPECT_THAT(r.out, HasSubstr("'Personal Nr.' -> person_id"));
+  EXPECT_THAT(r.out + r.err, Not(HasSubstr("s3cret")));
+}
+
+TEST_F(CommandsTest, CreateWithKeyFileAndPassphraseOrPasswordEnv) {
+  files_["/k"] = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+  files_["/pp"] = "open sesame\n";
+  Result r = Run({"integrations", "create", "--name", "Out", "--direction", "export", "--host", "h",
+                  "--user", "u", "--host-key", "SHA256:x", "--key-file", "/k", "--passphrase-file",
+                  "/pp", "--file-name", "export.csv", "--inactive"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(integrations_.created.credentials().private_key().key_pem(), files_["/k"]);
+  EXPECT_EQ(integrations_.created.credentials().private_key().passphrase(), "open sesame");
+  EXPECT_EQ(integrations_.created.integration().export_settings().file_name(), "export.csv");
+  EXPECT_EQ(integrations_.created.integration().endpoint().port(), 22);
+  EXPECT_FALSE(integrations_.created.integration().active());
+  EXPECT_THAT(r.out, Not(HasSubstr("OPENSSH")));
+
+  env_["SFTP_PW"] = "from-env";
+  r = Run({"integrations", "create", "--name", "In", "--direction", "import", "--host", "h",
+           "--user", "u", "--host-key", "SHA256:x", "--password-env", "SFTP_PW"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(integrations_.created.credentials().password(), "from-env");
+}
+
+TEST_F(CommandsTest, CreateRefusesBadCombinationsBeforeCallingTheServer) {
+  files_["/pw"] = "pw";
+  files_["/notakey"] = "hello";
+  const std::vector<std::string> base = {"integrations", "create",  "--name", "n",
+                                         "--host",       "h",       "--user", "u",
+                                         "--host-key",   "SHA256:x"};
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+    int code;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--direction", "import"}, "exactly one of --password-file", 2},
+           {{"--direction", "import", "--password-file", "/pw", "--password-env", "X"},
+            "exactly one of",
+            2},
+           {{"--direction", "sideways", "--password-file", "/pw"}, "--direction", 2},
+           {{"--direction", "export", "--password-file", "/pw", "--glob", "*.csv"},
+            "--glob is for --direction import",
+            2},
+           {{"--direction", "import", "--password-file", "/pw", "--file-name", "x"},
+            "--file-name is for --direction export",
+            2},
+           {{"--direction", "import", "--password-file", "/pw", "--passphrase-file", "/pw"},
+            "--passphrase-file needs --key-file",
+            2},
+           {{"--direction", "import", "--password-file", "/pw", "--map", "no-equals"},
+            "invalid --map 'no-equals'",
+            2},
+           {{"--direction", "import", "--password-file", "/pw", "--port", "70000"}, "--port", 2},
+           {{"--direction", "import", "--password-env", "UNSET_VAR"}, "UNSET_VAR", 2},
+           {{"--direction", "import", "--key-file", "/notakey"}, "/notakey", 2},
+           {{"--direction", "import", "--password-file", "/missing"},
+            "rosterctl: integrations create: NOT_FOUND: --password-file: cannot read /missing",
+            1},
+       }) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    Result r = Run(args);
+    EXPECT_EQ(r.code, c.code) << c.message << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.message));
+    EXPECT_THAT(r.err, Not(HasSubstr("hello")));
+  }
+  EXPECT_TRUE(log_.tenants.empty()) << "no call may be made for a bad command line";
+
+  Result bad_key = Run({"integrations", "create", "--name", "n", "--host", "h", "--user", "u",
+                        "--host-key", "ab:cd", "--direction", "import", "--password-file", "/pw"});
+  EXPECT_EQ(bad_key.code, 2);
+  EXPECT_THAT(bad_key.err, HasSubstr("--host-key"));
+}
+
+TEST(HeaderMappingTest, SplitsAtTheLastEqualsSign) {
+  auto m = ParseHeaderMapping("Personal Nr.=person_id");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->first, "Personal Nr.");
+  EXPECT_EQ(m->second, "person_id");
+  auto eq = ParseHeaderMapping("a=b=attr:c");
+  ASSERT_TRUE(eq.ok());
+  EXPECT_EQ(eq->first, "a=b");
+  EXPECT_EQ(eq->second, "attr:c");
+  EXPECT_FALSE(ParseHeaderMapping("=email").ok());
+  EXPECT_FALSE(ParseHeaderMapping("Email=").ok());
+}
+
+TEST_F(CommandsTest, ConnectionTestPrintsEveryStepAndFailsOnAFailedOne) {
+  v1::TestConnectionResponse resp;
+  auto add = [&](std::string name, bool ok, std::string detail) {
+    v1::ConnectionStep* s = resp.add_steps();
+    s->set_name(name);
+    s->set_ok(ok);
+    s->set_detail(detail);
+    s->set_duration_ms(12);
+  };
+  add("tcp", true, "connected");
+  add("host_key", false, "fingerprint SHA256:zzz does not match the pinned SHA256:abc");
+  resp.set_ok(false);
+  integrations_.test_response = resp;
+  Result r = Run({"integrations", "test", "int-1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, testing::ContainsRegex("tcp +ok +12 ms +connected"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("host_key +FAILED"));
+  EXPECT_THAT(r.out, HasSubstr("Result: FAILED"));
+  EXPECT_THAT(r.err, HasSubstr("failed at step 'host_key'"));
+
+  resp.mutable_steps(1)->set_ok(true);
+  resp.set_ok(true);
+  integrations_.test_response = resp;
+  r = Run({"integrations", "test", "int-1"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Result: ok"));
+}
+
+// ---- people ----
+
+TEST_F(CommandsTest, PeopleListFiltersAndAlignsNonAsciiNames) {
+  Result r = Run({"people", "list", "--type", "contractor", "--active", "false"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(roster_.last_people.person_type(), v1::PERSON_TYPE_CONTRACTOR);
+  ASSERT_TRUE(roster_.last_people.has_active());
+  EXPECT_FALSE(roster_.last_people.active());
+  EXPECT_THAT(r.out, HasSubstr("p-1     Jürgen      Groß"));
+
+  r = Run({"people", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(roster_.last_people.has_active()) << "no --active: both";
+}
+
+TEST_F(CommandsTest, AssignSeat) {
+  Result r = Run({"people", "assign-seat", "p-1", "B-12"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, testing::ContainsRegex("Seat: +B-12"));
+}
+
+// ---- imports, integrations list ----
+
+TEST_F(CommandsTest, ImportsShowListsRowErrorsWithLineNumbers) {
+  Result r = Run({"imports", "show", "imp-9"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, testing::ContainsRegex("Import status: +rejected"));
+  EXPECT_THAT(r.out, HasSubstr("2 rows have errors"));
+  EXPECT_THAT(r.out, HasSubstr("LINE  COLUMN   VALUE         REASON"));
+  EXPECT_THAT(r.out, HasSubstr("3     E-Mail   not-an-email  invalid email"));
+  EXPECT_THAT(r.out, HasSubstr("17    Sprache                missing language"));
+}
+
+TEST_F(CommandsTest, ImportsListFiltersByIntegration) {
+  Result r = Run({"imports", "list", "--integration", "int-3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(roster_.last_imports.integration_id(), "int-3");
+  EXPECT_THAT(r.out, HasSubstr("imp-1"));
+  EXPECT_THAT(r.out, HasSubstr("applied"));
+}
+
+TEST_F(CommandsTest, IntegrationsListTable) {
+  Result r = Run({"integrations", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, testing::ContainsRegex(
+                         "int-1 +Nightly HR +import +sftp.example.com:22 +acme +0 2 \\* \\* \\* +"
+                         "Europe/Berlin +yes"));
+}
+
+// ---- backups download ----
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST_F(CommandsTest, DownloadWritesTheVerifiedFile) {
+  backup_.content = std::string(2500, 'x') + "\n\0binary" + std::string(10, '\xff');
+  const std::string path = dir_ + "/out.csv";
+  Result r = Run({"backups", "download", "f-1", "-o", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ReadAll(path), backup_.content);
+  EXPECT_EQ(DirEntries(), std::vector<std::string>{"out.csv"}) << "no temp file left behind";
+  EXPECT_THAT(r.out, HasSubstr("to " + path));
+}
+
+TEST_F(CommandsTest, DownloadToStdout) {
+  backup_.content = "person_id,email\n1,a@example.com\n";
+  Result r = Run({"backups", "download", "f-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, backup_.content);
+}
+
+TEST_F(CommandsTest, DownloadDeletesThePartialFileOnDataLoss) {
+  backup_.content = std::string(5000, 'y');
+  backup_.mode = FakeBackup::Mode::kDataLossAfterChunks;
+  const std::string path = dir_ + "/out.csv";
+  Result r = Run({"backups", "download", "f-1", "-o", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: backups download: DATA_LOSS: blob checksum mismatch\n");
+  EXPECT_TRUE(DirEntries().empty()) << "partial output left behind";
+}
+
+TEST_F(CommandsTest, DownloadVerifiesTheShaItselfAndKeepsAnExistingFileOnFailure) {
+  backup_.content = "abc";
+  backup_.mode = FakeBackup::Mode::kWrongShaButOk;
+  const std::string path = dir_ + "/keep.csv";
+  { std::ofstream(path) << "previous contents"; }
+  Result r = Run({"backups", "download", "f-1", "-o", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("DATA_LOSS: file f-1 has SHA-256"));
+  EXPECT_EQ(ReadAll(path), "previous contents");
+  EXPECT_EQ(DirEntries(), std::vector<std::string>{"keep.csv"});
+}
+
+TEST_F(CommandsTest, DownloadOfAMissingFileCreatesNothing) {
+  backup_.mode = FakeBackup::Mode::kNotFound;
+  Result r = Run({"backups", "download", "f-404", "-o", dir_ + "/x"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: backups download: NOT_FOUND: file f-404 not found\n");
+  EXPECT_TRUE(DirEntries().empty());
+}
+
+// ---- Main: what the binary does with argv ----
+
+TEST(MainTest, UsageErrorsExitTwoAndNameTheOption) {
+  auto env = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "ROSTERSYNC_TENANT") return "acme";
+    return std::nullopt;
+  };
+  std::ostringstream out, err;
+  EXPECT_EQ(Main({"runs", "list", "--colour", "red"}, env, out, err), 2);
+  EXPECT_THAT(err.str(), HasSubstr("rosterctl: unknown option --colour for 'runs list'"));
+  EXPECT_THAT(err.str(), HasSubstr("rosterctl runs list"));  // that command's usage
+
+  std::ostringstream out2, err2;
+  EXPECT_EQ(Main({"integrations", "create", "--password", "hunter2"}, env, out2, err2), 2);
+  EXPECT_THAT(err2.str(), HasSubstr("--password-file"));
+  EXPECT_THAT(err2.str(), Not(HasSubstr("hunter2")));
+
+  std::ostringstream out3, err3;
+  EXPECT_EQ(Main({"--help"}, env, out3, err3), 0);
+  EXPECT_THAT(out3.str(), HasSubstr("backups download FILE_ID"));
+}
+
+}  // namespace
+}  // namespace rostersync::rosterctl

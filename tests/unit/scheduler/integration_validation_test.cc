@@ -1,0 +1,157 @@
+#include "services/scheduler/integration_validation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace rostersync::scheduler {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kFingerprint[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+
+v1::Integration ValidImport() {
+  v1::Integration in;
+  in.set_tenant_id("acme");
+  in.set_name("nightly HR import");
+  in.set_direction(v1::RUN_DIRECTION_IMPORT);
+  in.mutable_endpoint()->set_host("sftp.example.com");
+  in.mutable_endpoint()->set_port(2222);
+  in.mutable_endpoint()->set_username("acme");
+  in.mutable_endpoint()->set_host_key_sha256(kFingerprint);
+  in.set_schedule("30 2 * * *");
+  in.set_time_zone("Europe/Berlin");
+  in.mutable_import_settings()->set_remote_folder("/outgoing");
+  in.mutable_import_settings()->set_file_glob("roster_*.csv");
+  (*in.mutable_import_settings()->mutable_header_map())["Employee ID"] = "person_id";
+  (*in.mutable_import_settings()->mutable_header_map())["Cost Center"] = "attr:cost_center";
+  ApplyIntegrationDefaults(in);
+  return in;
+}
+
+v1::Integration ValidExport() {
+  v1::Integration in = ValidImport();
+  in.set_direction(v1::RUN_DIRECTION_EXPORT);
+  in.clear_import_settings();
+  in.mutable_export_settings()->set_remote_folder("/incoming");
+  in.mutable_export_settings()->set_file_name("roster_export.csv");
+  return in;
+}
+
+TEST(IntegrationValidationTest, ValidIntegrationsPass) {
+  EXPECT_TRUE(ValidateIntegration(ValidImport()).ok()) << ValidateIntegration(ValidImport());
+  EXPECT_TRUE(ValidateIntegration(ValidExport()).ok()) << ValidateIntegration(ValidExport());
+}
+
+TEST(IntegrationValidationTest, DefaultsAreApplied) {
+  v1::Integration in;
+  ApplyIntegrationDefaults(in);
+  EXPECT_EQ(in.endpoint().port(), 22);
+  EXPECT_EQ(in.endpoint().connect_timeout_ms(), 10000);
+  EXPECT_EQ(in.endpoint().operation_timeout_ms(), 30000);
+  EXPECT_EQ(in.time_zone(), "UTC");
+}
+
+struct Case {
+  std::string field;  // expected in the message
+  std::function<void(v1::Integration&)> mutate;
+  bool export_base = false;
+};
+
+TEST(IntegrationValidationTest, EachBadFieldIsNamed) {
+  const std::vector<Case> cases = {
+      {"integration.tenant_id", [](auto& i) { i.clear_tenant_id(); }},
+      {"integration.tenant_id", [](auto& i) { i.set_tenant_id("a b"); }},
+      {"integration.name", [](auto& i) { i.set_name("  "); }},
+      {"integration.direction", [](auto& i) { i.set_direction(v1::RUN_DIRECTION_UNSPECIFIED); }},
+      {"integration.endpoint.host", [](auto& i) { i.mutable_endpoint()->clear_host(); }},
+      {"integration.endpoint.host", [](auto& i) { i.mutable_endpoint()->set_host("a b"); }},
+      {"integration.endpoint.port", [](auto& i) { i.mutable_endpoint()->set_port(70000); }},
+      {"integration.endpoint.port", [](auto& i) { i.mutable_endpoint()->set_port(-1); }},
+      {"integration.endpoint.username", [](auto& i) { i.mutable_endpoint()->clear_username(); }},
+      {"integration.endpoint.host_key_sha256",
+       [](auto& i) { i.mutable_endpoint()->clear_host_key_sha256(); }},
+      {"integration.endpoint.host_key_sha256",
+       [](auto& i) { i.mutable_endpoint()->set_host_key_sha256("MD5:aa:bb"); }},
+      {"integration.endpoint.host_key_sha256",
+       [](auto& i) {  // 42 characters
+         i.mutable_endpoint()->set_host_key_sha256(
+             "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2");
+       }},
+      {"integration.endpoint.host_key_sha256",
+       [](auto& i) {  // '-' is not base64
+         i.mutable_endpoint()->set_host_key_sha256(
+             "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD-s");
+       }},
+      {"integration.endpoint.connect_timeout_ms",
+       [](auto& i) { i.mutable_endpoint()->set_connect_timeout_ms(-5); }},
+      {"integration.endpoint.operation_timeout_ms",
+       [](auto& i) { i.mutable_endpoint()->set_operation_timeout_ms(-1); }},
+      {"integration.schedule", [](auto& i) { i.set_schedule("61 * * * *"); }},
+      {"integration.time_zone", [](auto& i) { i.set_time_zone("Mars/Olympus_Mons"); }},
+      {"integration.import_settings.file_glob",
+       [](auto& i) { i.mutable_import_settings()->clear_file_glob(); }},
+      {"integration.import_settings.remote_folder",
+       [](auto& i) { i.mutable_import_settings()->clear_remote_folder(); }},
+      {"integration.import_settings.header_map[\"Employee ID\"]",
+       [](auto& i) {
+         (*i.mutable_import_settings()->mutable_header_map())["Employee ID"] = "shoe_size";
+       }},
+      {"integration.export_settings.file_name",
+       [](auto& i) { i.mutable_export_settings()->clear_file_name(); }, true},
+      {"integration.export_settings.file_name",
+       [](auto& i) { i.mutable_export_settings()->set_file_name("../x.csv"); }, true},
+      {"integration.export_settings.remote_folder",
+       [](auto& i) { i.mutable_export_settings()->clear_remote_folder(); }, true},
+  };
+  for (const Case& c : cases) {
+    v1::Integration in = c.export_base ? ValidExport() : ValidImport();
+    c.mutate(in);
+    absl::Status status = ValidateIntegration(in);
+    ASSERT_FALSE(status.ok()) << c.field;
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.field + ":")) << status;
+  }
+}
+
+TEST(IntegrationValidationTest, ScheduleErrorNamesTheCronField) {
+  v1::Integration in = ValidImport();
+  in.set_schedule("0 25 * * *");
+  absl::Status status = ValidateIntegration(in);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("integration.schedule:"));
+  EXPECT_THAT(std::string(status.message()), HasSubstr("hour field: \"25\""));
+}
+
+TEST(IntegrationValidationTest, ImportDoesNotNeedExportSettingsAndViceVersa) {
+  v1::Integration in = ValidImport();
+  in.clear_export_settings();
+  EXPECT_TRUE(ValidateIntegration(in).ok());
+  v1::Integration out = ValidExport();
+  out.clear_import_settings();
+  EXPECT_TRUE(ValidateIntegration(out).ok());
+}
+
+TEST(IntegrationValidationTest, CredentialsAreRequiredAndNeverEchoed) {
+  v1::Credentials none;
+  EXPECT_THAT(std::string(ValidateCredentials(none).message()), HasSubstr("credentials"));
+  v1::Credentials empty_password;
+  empty_password.set_password("");
+  EXPECT_THAT(std::string(ValidateCredentials(empty_password).message()),
+              HasSubstr("credentials.password"));
+  v1::Credentials bad_key;
+  bad_key.mutable_private_key()->set_key_pem("hunter2-not-a-key");
+  absl::Status status = ValidateCredentials(bad_key);
+  EXPECT_THAT(std::string(status.message()), HasSubstr("credentials.private_key.key_pem"));
+  EXPECT_THAT(std::string(status.message()), Not(HasSubstr("hunter2")));
+  v1::Credentials good;
+  good.set_password("s3cret");
+  EXPECT_TRUE(ValidateCredentials(good).ok());
+}
+
+}  // namespace
+}  // namespace rostersync::scheduler

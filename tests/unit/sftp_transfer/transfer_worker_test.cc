@@ -1,0 +1,453 @@
+#include "services/sftp_transfer/transfer_worker.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "common/queue_codec.h"
+#include "services/sftp_transfer/credentials.h"
+
+namespace rostersync::transfer {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+// ---- fakes -------------------------------------------------------------------------------
+
+struct RemoteFs {
+  std::vector<RemoteEntry> entries;          // of the listed folder
+  std::map<std::string, std::string> files;  // path -> content
+  absl::Status list_error;
+  int64_t report_size_delta = 0;  // pretend the file grows between listing and reading
+};
+
+class FakeSession : public SftpSession {
+ public:
+  explicit FakeSession(RemoteFs* fs) : fs_(fs) { key_ = {"ssh-ed25519", "SHA256:fake"}; }
+  const HostKeyInfo& host_key() const override { return key_; }
+  absl::StatusOr<std::vector<RemoteEntry>> List(const std::string& folder) override {
+    if (!fs_->list_error.ok()) return fs_->list_error;
+    return fs_->entries;
+  }
+  absl::StatusOr<int64_t> Download(const std::string& path, const ByteSink& sink) override {
+    auto it = fs_->files.find(path);
+    if (it == fs_->files.end()) return absl::NotFoundError("no such file: " + path);
+    std::string content = it->second + std::string(fs_->report_size_delta, 'x');
+    // Two chunks, to exercise streaming.
+    size_t half = content.size() / 2;
+    if (auto st = sink(std::string_view(content).substr(0, half)); !st.ok()) return st;
+    if (auto st = sink(std::string_view(content).substr(half)); !st.ok()) return st;
+    return static_cast<int64_t>(content.size());
+  }
+  absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                 const ByteProducer& producer) override {
+    std::string content;
+    absl::Status st = producer([&](std::string_view b) {
+      content.append(b.data(), b.size());
+      return absl::OkStatus();
+    });
+    if (!st.ok()) return st;
+    fs_->files[JoinRemotePath(folder, name)] = content;
+    return static_cast<int64_t>(content.size());
+  }
+  absl::Status Remove(const std::string& path) override {
+    fs_->files.erase(path);
+    return absl::OkStatus();
+  }
+
+ private:
+  RemoteFs* fs_;
+  HostKeyInfo key_;
+};
+
+class FakeConnector : public SftpConnector {
+ public:
+  absl::StatusOr<std::unique_ptr<SftpSession>> Connect(const v1::SftpEndpoint& endpoint,
+                                                       const v1::Credentials& credentials,
+                                                       ConnectReport* report) override {
+    ++connects;
+    last_credentials = credentials;
+    if (!connect_error.ok()) return connect_error;
+    return std::unique_ptr<SftpSession>(new FakeSession(&fs));
+  }
+  RemoteFs fs;
+  absl::Status connect_error;
+  int connects = 0;
+  v1::Credentials last_credentials;
+};
+
+class FakeArchive : public Archive {
+ public:
+  struct Stored {
+    v1::FileInfo info;
+    std::string bytes;
+  };
+  class Writer : public ArchiveWriter {
+   public:
+    Writer(FakeArchive* archive, v1::PutFileHeader header) : archive_(archive), header_(header) {}
+    absl::Status Write(std::string_view bytes) override {
+      data_.append(bytes.data(), bytes.size());
+      return absl::OkStatus();
+    }
+    absl::StatusOr<v1::FileInfo> Finish() override {
+      v1::FileInfo info;
+      info.set_tenant_id(header_.tenant_id());
+      info.set_file_id("file_" + std::to_string(archive_->files.size() + 1));
+      info.set_kind(header_.kind());
+      info.set_name(header_.name());
+      info.set_size_bytes(static_cast<int64_t>(data_.size()));
+      info.set_run_id(header_.run_id());
+      archive_->files[info.file_id()] = Stored{info, data_};
+      return info;
+    }
+
+   private:
+    FakeArchive* archive_;
+    v1::PutFileHeader header_;
+    std::string data_;
+  };
+
+  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(
+      const v1::PutFileHeader& header) override {
+    if (!open_error.ok()) return open_error;
+    return std::unique_ptr<ArchiveWriter>(new Writer(this, header));
+  }
+  absl::StatusOr<v1::FileInfo> Read(
+      const std::string& tenant_id, const std::string& file_id,
+      const std::function<absl::Status(std::string_view)>& sink) override {
+    auto it = files.find(file_id);
+    if (it == files.end() || it->second.info.tenant_id() != tenant_id) {
+      return absl::NotFoundError("no file " + file_id);
+    }
+    if (auto st = sink(it->second.bytes); !st.ok()) return st;
+    return it->second.info;
+  }
+  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
+                                    const std::string& file_id) override {
+    auto it = files.find(file_id);
+    if (it == files.end()) return absl::NotFoundError("no file " + file_id);
+    return it->second.info;
+  }
+
+  std::map<std::string, Stored> files;
+  absl::Status open_error;
+};
+
+class FakePublisher : public Publisher {
+ public:
+  absl::StatusOr<std::string> Publish(std::string_view stream, std::string_view payload) override {
+    if (!error.ok()) return error;
+    published.emplace_back(std::string(stream), std::string(payload));
+    return std::to_string(published.size()) + "-0";
+  }
+  std::vector<v1::RunEvent> Events() const {
+    std::vector<v1::RunEvent> out;
+    for (const auto& [stream, payload] : published) {
+      EXPECT_EQ(stream, kEventsStream);
+      out.push_back(DecodeQueueMessage<v1::RunEvent>(payload).value());
+    }
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>> published;
+  absl::Status error;
+};
+
+class FakeLedger : public TransferLedger {
+ public:
+  absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override {
+    auto it = results.find(job_id);
+    if (it == results.end()) return std::optional<v1::RunEvent>();
+    return std::optional<v1::RunEvent>(it->second);
+  }
+  absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override {
+    return processed.count(Key(key)) > 0;
+  }
+  absl::Status RecordJobResult(const v1::RunEvent& event,
+                               const std::optional<ProcessedFile>& file) override {
+    if (file) {
+      processed.insert(Key(file->key));
+      files.push_back(*file);
+    }
+    results.emplace(event.job_id(), event);
+    return absl::OkStatus();
+  }
+  static std::tuple<std::string, std::string, std::string, int64_t, int64_t> Key(
+      const RemoteFileKey& k) {
+    return {k.tenant_id, k.integration_id, k.remote_path, k.size, k.mtime};
+  }
+  std::set<std::tuple<std::string, std::string, std::string, int64_t, int64_t>> processed;
+  std::map<std::string, v1::RunEvent> results;
+  std::vector<ProcessedFile> files;
+};
+
+// ---- fixture -----------------------------------------------------------------------------
+
+constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+constexpr char kPassword[] = "s3cret-Pa55";
+
+class TransferWorkerTest : public ::testing::Test {
+ protected:
+  TransferWorkerTest()
+      : sealer_(Sealer::FromKeyMaterial(kKey).value()),
+        worker_(&connector_, &archive_, &publisher_, &ledger_, &sealer_) {}
+
+  v1::TransferJob Job(v1::TransferJob::Op op, const std::string& step) {
+    v1::TransferJob job;
+    job.set_job_id("run_1:" + step);
+    job.set_tenant_id("tenant_a");
+    job.set_run_id("run_1");
+    job.set_integration_id("int_1");
+    job.set_op(op);
+    job.mutable_endpoint()->set_host("sftp.example.test");
+    job.mutable_endpoint()->set_port(2222);
+    job.mutable_endpoint()->set_username("acme");
+    job.mutable_endpoint()->set_host_key_sha256("SHA256:fake");
+    v1::Credentials creds;
+    creds.set_password(kPassword);
+    *job.mutable_credentials() = SealCredentials(sealer_, creds, "tenant_a/int_1").value();
+    job.set_remote_folder("in");
+    job.set_file_glob("roster_*.csv");
+    return job;
+  }
+
+  void AddRemote(const std::string& name, int64_t mtime, const std::string& content,
+                 bool regular = true) {
+    connector_.fs.entries.push_back(
+        RemoteEntry{name, static_cast<int64_t>(content.size()), mtime, regular});
+    connector_.fs.files[JoinRemotePath("in", name)] = content;
+  }
+
+  FakeConnector connector_;
+  FakeArchive archive_;
+  FakePublisher publisher_;
+  FakeLedger ledger_;
+  Sealer sealer_;
+  TransferWorker worker_;
+};
+
+// ---- tests -------------------------------------------------------------------------------
+
+TEST(FetchCandidatesTest, FiltersIgnoredAndNonMatchingAndSortsNewestFirst) {
+  std::vector<RemoteEntry> entries = {
+      {"roster_a.csv", 10, 100, true},          {"roster_b.csv", 10, 300, true},
+      {".roster_c.csv", 10, 900, true},         {"roster_d.csv.part", 10, 900, true},
+      {"roster_e.csv.filepart", 10, 900, true}, {"roster_f.csv.tmp", 10, 900, true},
+      {"roster_g.csv", 0, 900, false},          {"other.csv", 10, 900, true},
+      {"roster_h.csv", 10, 300, true},
+  };
+  std::vector<std::string> names;
+  for (const auto& e : FetchCandidates(entries, "roster_*.csv")) names.push_back(e.name);
+  EXPECT_THAT(names, ElementsAre("roster_h.csv", "roster_b.csv", "roster_a.csv"));
+}
+
+TEST(FetchCandidatesTest, IgnoredNames) {
+  EXPECT_TRUE(IsIgnoredRemoteName(".hidden.csv"));
+  EXPECT_TRUE(IsIgnoredRemoteName("x.csv.PART"));
+  EXPECT_TRUE(IsIgnoredRemoteName("x.csv.filepart"));
+  EXPECT_TRUE(IsIgnoredRemoteName("x.tmp"));
+  EXPECT_FALSE(IsIgnoredRemoteName("roster.csv"));
+}
+
+TEST_F(TransferWorkerTest, FetchPicksNewestUnprocessedMatchingFile) {
+  AddRemote("roster_old.csv", 100, "old\n");
+  AddRemote("roster_mid.csv", 200, "id,first\n1,Ada\n");
+  AddRemote("roster_new.csv", 300, "already processed\n");
+  AddRemote("roster_newer.csv.part", 400, "partial\n");
+  AddRemote(".roster_hidden.csv", 500, "hidden\n");
+  AddRemote("notes.txt", 600, "not matching\n");
+  AddRemote("roster_dir.csv", 700, "", /*regular=*/false);
+  ledger_.processed.insert({"tenant_a", "int_1", "in/roster_new.csv", int64_t{18}, int64_t{300}});
+
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+
+  auto events = publisher_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  const v1::RunEvent& e = events[0];
+  EXPECT_EQ(e.type(), v1::RunEvent::TYPE_FETCHED) << e.error();
+  EXPECT_EQ(e.event_id(), "run_1:fetch:TYPE_FETCHED");
+  EXPECT_EQ(e.job_id(), "run_1:fetch");
+  EXPECT_EQ(e.run_id(), "run_1");
+  EXPECT_EQ(e.tenant_id(), "tenant_a");
+  EXPECT_EQ(e.remote_path(), "in/roster_mid.csv");
+  EXPECT_EQ(e.bytes(), 15);
+  ASSERT_EQ(archive_.files.count(e.file_id()), 1u);
+  const auto& stored = archive_.files[e.file_id()];
+  EXPECT_EQ(stored.bytes, "id,first\n1,Ada\n");
+  EXPECT_EQ(stored.info.kind(), v1::FILE_KIND_SOURCE);
+  EXPECT_EQ(stored.info.name(), "roster_mid.csv");
+  ASSERT_EQ(ledger_.files.size(), 1u);
+  EXPECT_EQ(ledger_.files[0].key.remote_path, "in/roster_mid.csv");
+  EXPECT_EQ(ledger_.files[0].key.mtime, 200);
+  EXPECT_EQ(ledger_.files[0].sha256.size(), 64u);
+  EXPECT_EQ(connector_.last_credentials.password(), kPassword);  // opened from the seal
+}
+
+TEST_F(TransferWorkerTest, FetchWithOnlyProcessedFilesReportsNoNewFile) {
+  AddRemote("roster_1.csv", 100, "abc");
+  AddRemote("roster_1.csv.part", 500, "abcdef");
+  ledger_.processed.insert({"tenant_a", "int_1", "in/roster_1.csv", int64_t{3}, int64_t{100}});
+
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  auto events = publisher_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::RunEvent::TYPE_NO_NEW_FILE);
+  EXPECT_TRUE(archive_.files.empty());
+}
+
+TEST_F(TransferWorkerTest, ChangedFileWithSameNameIsFetchedAgain) {
+  AddRemote("roster_1.csv", 100, "abc");
+  // Same path, but the ledger saw it with another size and mtime.
+  ledger_.processed.insert({"tenant_a", "int_1", "in/roster_1.csv", int64_t{2}, int64_t{50}});
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  EXPECT_EQ(publisher_.Events().at(0).type(), v1::RunEvent::TYPE_FETCHED);
+}
+
+TEST_F(TransferWorkerTest, RedeliveredJobRepublishesTheStoredEvent) {
+  AddRemote("roster_1.csv", 100, "abc");
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  // A new file shows up meanwhile; the redelivered job must not fetch it.
+  AddRemote("roster_2.csv", 200, "defg");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+
+  EXPECT_EQ(connector_.connects, 1);
+  ASSERT_EQ(publisher_.published.size(), 2u);
+  EXPECT_EQ(publisher_.published[0].second, publisher_.published[1].second);
+  EXPECT_EQ(archive_.files.size(), 1u);
+  EXPECT_EQ(publisher_.Events()[1].remote_path(), "in/roster_1.csv");
+}
+
+TEST_F(TransferWorkerTest, PublishFailureReturnsErrorAndRedeliveryPublishesSameEvent) {
+  AddRemote("roster_1.csv", 100, "abc");
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  publisher_.error = absl::UnavailableError("redis down");
+  EXPECT_EQ(worker_.Handle(job).code(), absl::StatusCode::kUnavailable);
+  publisher_.error = absl::OkStatus();
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  EXPECT_EQ(connector_.connects, 1);
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FETCHED);
+}
+
+TEST_F(TransferWorkerTest, NetworkFailureIsReturnedForRedelivery) {
+  connector_.connect_error = absl::UnavailableError("TCP connect to x:22 timed out");
+  absl::Status st = worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch"));
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_TRUE(ledger_.results.empty());
+}
+
+TEST_F(TransferWorkerTest, HostKeyMismatchIsAPermanentFailure) {
+  connector_.connect_error =
+      absl::FailedPreconditionError("host key mismatch: expected SHA256:a but got SHA256:b");
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  auto events = publisher_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_EQ(events[0].event_id(), "run_1:fetch:TYPE_FAILED");
+  EXPECT_THAT(events[0].error(), HasSubstr("host key mismatch"));
+  EXPECT_THAT(events[0].error(), Not(HasSubstr(kPassword)));
+}
+
+TEST_F(TransferWorkerTest, AuthFailureIsAPermanentFailure) {
+  connector_.connect_error = absl::PermissionDeniedError("server rejected the password");
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_UPLOAD, "upload")).ok());
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
+}
+
+TEST_F(TransferWorkerTest, CredentialsSealedForAnotherIntegrationAreRefused) {
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  job.set_integration_id("int_2");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  EXPECT_EQ(connector_.connects, 0);
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_THAT(publisher_.Events()[0].error(), HasSubstr("tenant_a/int_1"));
+}
+
+TEST_F(TransferWorkerTest, MissingRemoteFolderIsAPermanentFailure) {
+  connector_.fs.list_error = absl::NotFoundError("SFTP: cannot open folder \"in\": no such file");
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  EXPECT_EQ(publisher_.Events().at(0).type(), v1::RunEvent::TYPE_FAILED);
+}
+
+TEST_F(TransferWorkerTest, FileGrowingDuringDownloadIsRetried) {
+  AddRemote("roster_1.csv", 100, "abc");
+  connector_.fs.report_size_delta = 5;
+  EXPECT_EQ(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(publisher_.published.empty());
+  EXPECT_TRUE(ledger_.files.empty());
+}
+
+TEST_F(TransferWorkerTest, UploadSendsTheArchivedFile) {
+  archive_.files["file_9"] = {[] {
+                                v1::FileInfo info;
+                                info.set_tenant_id("tenant_a");
+                                info.set_file_id("file_9");
+                                return info;
+                              }(),
+                              "id,seat\n1,A-12\n"};
+  v1::TransferJob job = Job(v1::TransferJob::OP_UPLOAD, "upload");
+  job.set_remote_folder("out");
+  job.set_file_id("file_9");
+  job.set_remote_name("roster_export.csv");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  auto events = publisher_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::RunEvent::TYPE_UPLOADED) << events[0].error();
+  EXPECT_EQ(events[0].remote_path(), "out/roster_export.csv");
+  EXPECT_EQ(events[0].bytes(), 15);
+  EXPECT_EQ(connector_.fs.files["out/roster_export.csv"], "id,seat\n1,A-12\n");
+}
+
+TEST_F(TransferWorkerTest, UploadOfAMissingArchiveFileFails) {
+  v1::TransferJob job = Job(v1::TransferJob::OP_UPLOAD, "upload");
+  job.set_file_id("file_missing");
+  job.set_remote_name("x.csv");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  EXPECT_EQ(publisher_.Events().at(0).type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_THAT(publisher_.Events().at(0).error(), HasSubstr("file_missing"));
+}
+
+TEST_F(TransferWorkerTest, UploadRejectsANameWithAPath) {
+  v1::TransferJob job = Job(v1::TransferJob::OP_UPLOAD, "upload");
+  job.set_file_id("file_1");
+  job.set_remote_name("../etc/passwd");
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  EXPECT_EQ(connector_.connects, 0);
+  EXPECT_EQ(publisher_.Events().at(0).type(), v1::RunEvent::TYPE_FAILED);
+}
+
+TEST_F(TransferWorkerTest, UndecodablePayloadIsAnError) {
+  Delivery d;
+  d.id = "1-0";
+  d.payload = "\xff\xff not a proto";
+  EXPECT_FALSE(worker_.HandleDelivery(d).ok());
+  EXPECT_TRUE(publisher_.published.empty());
+}
+
+TEST(JoinRemotePathTest, Joins) {
+  EXPECT_EQ(JoinRemotePath("", "a.csv"), "a.csv");
+  EXPECT_EQ(JoinRemotePath(".", "a.csv"), "a.csv");
+  EXPECT_EQ(JoinRemotePath("in/", "a.csv"), "in/a.csv");
+  EXPECT_EQ(JoinRemotePath("/", "a.csv"), "/a.csv");
+  EXPECT_EQ(JoinRemotePath("/srv/in", "a.csv"), "/srv/in/a.csv");
+}
+
+TEST(Sha256FingerprintTest, MatchesOpenSshForm) {
+  // SHA-256 of the empty string, base64 without padding.
+  std::string digest =
+      "\xe3\xb0\xc4\x42\x98\xfc\x1c\x14\x9a\xfb\xf4\xc8\x99\x6f\xb9\x24\x27\xae\x41\xe4\x64\x9b"
+      "\x93\x4c\xa4\x95\x99\x1b\x78\x52\xb8\x55";
+  EXPECT_EQ(Sha256Fingerprint(digest), "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU");
+}
+
+}  // namespace
+}  // namespace rostersync::transfer

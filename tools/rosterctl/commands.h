@@ -1,0 +1,65 @@
+#pragma once
+
+// rosterctl's commands: each builds its request(s), calls one service with a deadline, and
+// prints a table or protobuf JSON. Stubs, output streams, the environment and the file reader
+// are injected, so tests run the commands against in-process fake services.
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "rostersync/v1/backup.grpc.pb.h"
+#include "rostersync/v1/roster.grpc.pb.h"
+#include "rostersync/v1/scheduler.grpc.pb.h"
+#include "tools/rosterctl/cli_args.h"
+
+namespace rostersync::rosterctl {
+
+struct ServiceStubs {
+  std::unique_ptr<v1::IntegrationService::StubInterface> integrations;
+  std::unique_ptr<v1::RunService::StubInterface> runs;
+  std::unique_ptr<v1::RosterService::StubInterface> roster;
+  std::unique_ptr<v1::BackupService::StubInterface> backup;
+};
+
+// Insecure channels to the addresses in `global` (connections are made lazily, on first call).
+ServiceStubs MakeStubs(const GlobalOptions& global);
+
+// Reads a whole local file of at most `max_bytes`. NOT_FOUND / PERMISSION_DENIED /
+// OUT_OF_RANGE (too large) name the path but never the contents.
+using FileReader =
+    std::function<absl::StatusOr<std::string>(const std::string& path, size_t max_bytes)>;
+absl::StatusOr<std::string> ReadLocalFile(const std::string& path, size_t max_bytes);
+
+struct CommandContext {
+  ServiceStubs* stubs = nullptr;
+  std::ostream* out = nullptr;  // results (and downloaded bytes without -o)
+  std::ostream* err = nullptr;  // errors and progress
+  EnvLookup env;
+  FileReader read_file = ReadLocalFile;
+  absl::Duration poll_interval = absl::Seconds(1);           // runs trigger --wait
+  absl::Duration default_wait_timeout = absl::Seconds(600);  // when --wait-timeout is absent
+};
+
+// Runs a parsed command and returns the exit status: 0 success; 1 a call failed or the outcome
+// is a failure (failed run, failed connection test); 2 a usage error found while building the
+// request (the usage text of the command is printed). Errors go to ctx.err as
+// "rosterctl: <command>: <grpc code>: <message>".
+int RunCommand(const ParsedArgs& args, CommandContext& ctx);
+
+// Parses argv, prints usage on error or --help, builds stubs, runs. main() is just this.
+int Main(const std::vector<std::string>& args, const EnvLookup& env, std::ostream& out,
+         std::ostream& err);
+
+// Request building, exposed for tests.
+absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
+    const ParsedArgs& args, const EnvLookup& env, const FileReader& read_file);
+// Parses one --map value "Source Header=canonical_field" (split at the last '=').
+absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::string_view value);
+
+// Formats one run the way `runs show` does (also printed by `runs trigger --wait`).
+std::string FormatRun(const v1::Run& run);
+
+}  // namespace rostersync::rosterctl
