@@ -12,9 +12,10 @@ PACKAGES := build-essential cmake pkg-config git ca-certificates tzdata procps i
 	libabsl-dev libssh2-1-dev libssl-dev prometheus-cpp-dev libhiredis-dev \
 	libgtest-dev libgmock-dev libbenchmark-dev libpqxx-dev libspdlog-dev libfmt-dev \
 	nlohmann-json3-dev redis-server postgresql-15 postgresql-client-15 \
-	openssh-server openssh-client util-linux curl
+	openssh-server openssh-client util-linux curl \
+	clang libclang-rt-14-dev
 
-.PHONY: all deps build test unit integration e2e demo bench clean format
+.PHONY: all deps build test unit integration e2e fuzz demo bench clean format
 
 all: build
 
@@ -35,7 +36,11 @@ $(BUILD_DIR)/CMakeCache.txt:
 build: deps $(BUILD_DIR)/CMakeCache.txt
 	cmake --build $(BUILD_DIR) -j$(JOBS)
 
+# The CSV fuzzer (clang, ASan/UBSan) for a bounded time on its seeds, then every ctest test
+# (ctest's summary stays the last lines of the output).
+FUZZ_SECONDS ?= 60
 test: build
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
 	cd $(BUILD_DIR) && ctest --output-on-failure -j$(CTEST_JOBS) --timeout 900
 
 unit: build
@@ -47,6 +52,10 @@ integration: build
 e2e: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L e2e
 
+# Builds the libFuzzer target (clang) without running it; `./scripts/fuzz.sh SECONDS` runs it.
+fuzz: deps
+	./scripts/fuzz.sh 0
+
 demo: build
 	./scripts/demo.sh $(BUILD_DIR)
 
@@ -57,4 +66,4 @@ format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i
 
 clean:
-	rm -rf $(BUILD_DIR) .demo
+	rm -rf $(BUILD_DIR) build-fuzz .demo

@@ -1,6 +1,12 @@
 #include "common/pg.h"
 
+#include <libpq-fe.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -31,14 +37,62 @@ absl::Status StatusFromPqxx(const std::exception& e) {
   return absl::InternalError(absl::StrCat("postgresql: ", e.what()));
 }
 
+namespace {
+
+// libpq quotes pieces of a malformed connection string in its error ("missing \"=\" after
+// \"ter2\"", or the whole URI), and such a piece may be (part of) the password.
+bool MayHoldPassword(const std::string& conninfo) {
+  return absl::StrContains(absl::AsciiStrToLower(conninfo), "password") ||
+         absl::StrContains(conninfo, "@");
+}
+
+std::string TrimMessage(const char* message) {
+  return std::string(absl::StripTrailingAsciiWhitespace(message == nullptr ? "" : message));
+}
+
+}  // namespace
+
+absl::Status ValidateConninfo(const std::string& conninfo) {
+  char* error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &error);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return absl::OkStatus();
+  }
+  std::string why = error != nullptr ? TrimMessage(error) : "out of memory";
+  if (error != nullptr) PQfreemem(error);
+  if (MayHoldPassword(conninfo)) {
+    why = "libpq's message is withheld because it may quote the password";
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "postgresql: malformed connection string (expected key=value pairs or a postgresql:// "
+      "URI): ",
+      why));
+}
+
 absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Connect(const std::string& conninfo, int size) {
+  if (absl::Status valid = ValidateConninfo(conninfo); !valid.ok()) return valid;
+  // The passwords the string holds, to scrub them from any message (belt and braces: libpq's
+  // messages for a well-formed string name host, port, user and database only).
+  std::vector<std::string> passwords;
+  if (PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), nullptr); options != nullptr) {
+    for (PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+      if (o->val != nullptr && *o->val != '\0' && std::string_view(o->keyword) == "password") {
+        passwords.emplace_back(o->val);
+      }
+    }
+    PQconninfoFree(options);
+  }
   auto pool = std::unique_ptr<PgPool>(new PgPool(conninfo));
   for (int i = 0; i < size; ++i) {
     try {
       pool->idle_.push_back(std::make_unique<pqxx::connection>(conninfo));
     } catch (const std::exception& e) {
-      // The message of a failed connection names host, port and database, never the password.
-      return absl::UnavailableError(absl::StrCat("postgresql: cannot connect: ", e.what()));
+      std::string why = TrimMessage(e.what());
+      for (const std::string& password : passwords) {
+        absl::StrReplaceAll({{password, "<password>"}}, &why);
+      }
+      return absl::UnavailableError(absl::StrCat("postgresql: cannot connect: ", why));
     }
   }
   return pool;

@@ -17,7 +17,8 @@ namespace rostersync {
 
 class PgPool {
  public:
-  // Connects `size` connections; UNAVAILABLE naming the database when it cannot.
+  // Connects `size` connections; UNAVAILABLE naming the database when it cannot;
+  // INVALID_ARGUMENT when `conninfo` is malformed (see ValidateConninfo).
   static absl::StatusOr<std::unique_ptr<PgPool>> Connect(const std::string& conninfo, int size);
 
   // Runs `fn` inside one transaction; commits when it returns OK, aborts otherwise.
@@ -37,6 +38,10 @@ class PgPool {
   std::mutex mu_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;
 };
+
+// INVALID_ARGUMENT when libpq cannot parse `conninfo`. The message never quotes a string that
+// holds a password (libpq's parse errors echo pieces of it).
+absl::Status ValidateConninfo(const std::string& conninfo);
 
 // Maps a caught exception to a status (used by PgPool; exposed for stores that use raw pqxx).
 absl::Status StatusFromPqxx(const std::exception& e);

@@ -1,12 +1,13 @@
 #include "common/sealing.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
 #include <fstream>
 #include <memory>
-#include <sstream>
+#include <iterator>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -24,18 +25,28 @@ using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, decltype(&EVP_CIPHER_CTX_free)
 
 }  // namespace
 
+void SecureWipe(std::string& secret) {
+  if (!secret.empty()) OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
+}
+
 absl::StatusOr<Sealer> Sealer::FromKeyMaterial(std::string_view material) {
   if (material.size() == kKeySize) return Sealer(std::string(material));
   std::string trimmed(absl::StripAsciiWhitespace(absl::string_view(material.data(), material.size())));
   if (trimmed.size() == kKeySize * 2) {
     bool hex = std::all_of(trimmed.begin(), trimmed.end(),
                            [](char c) { return absl::ascii_isxdigit(c); });
-    if (hex) return Sealer(absl::HexStringToBytes(trimmed));
+    if (hex) {
+      Sealer sealer(absl::HexStringToBytes(trimmed));
+      SecureWipe(trimmed);
+      return sealer;
+    }
   }
   std::string decoded;
-  if (absl::Base64Unescape(trimmed, &decoded) && decoded.size() == kKeySize) {
-    return Sealer(decoded);
-  }
+  const bool base64 = absl::Base64Unescape(trimmed, &decoded) && decoded.size() == kKeySize;
+  SecureWipe(trimmed);
+  if (base64) return Sealer(std::move(decoded));
+  SecureWipe(decoded);
   return absl::InvalidArgumentError(
       "master key: expected 32 raw bytes, 64 hex digits or base64 of 32 bytes");
 }
@@ -45,9 +56,9 @@ absl::StatusOr<Sealer> Sealer::Load(const std::string& key_file, const std::stri
     std::ifstream in(key_file, std::ios::binary);
     if (!in) return absl::InvalidArgumentError(absl::StrCat("master key file ", key_file,
                                                             ": cannot be read"));
-    std::stringstream buf;
-    buf << in.rdbuf();
-    auto sealer = FromKeyMaterial(buf.str());
+    std::string material((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    auto sealer = FromKeyMaterial(material);
+    SecureWipe(material);
     if (!sealer.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("master key file ", key_file, ": ", sealer.status().message()));
@@ -119,6 +130,7 @@ absl::StatusOr<std::string> Sealer::Open(std::string_view sealed,
                         static_cast<int>(cipher.size())) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTagSize, tag.data()) != 1 ||
       EVP_DecryptFinal_ex(ctx.get(), nullptr, &len) != 1) {
+    SecureWipe(plain);  // unauthenticated plaintext
     return absl::FailedPreconditionError(absl::StrCat(
         "sealed credentials for ", std::string(context),
         ": cannot be opened (sealed under another master key or context, or altered)"));

@@ -31,7 +31,7 @@ struct CsvRecord {
 
 struct CsvOptions {
   char delimiter = ',';
-  size_t max_record_bytes = 1 << 20;
+  size_t max_record_bytes = 8 << 20;  // 8 MiB; a record may hold a 1 MB field and more
 };
 
 class CsvReader {

@@ -1,17 +1,23 @@
 #include "services/roster/importer.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
-#include "services/roster/csv_reader.h"
+#include "services/roster/ascii_text.h"
+#include "services/roster/csv_text_reader.h"
+#include "services/roster/error_report.h"
 #include "services/roster/field_mapping.h"
 #include "services/roster/roster_csv.h"
 #include "services/roster/roster_metrics.h"
+#include "services/roster/staging_table.h"
 
 namespace rostersync::roster {
 namespace {
@@ -24,84 +30,245 @@ std::string DescribeError(const v1::RowError& e) {
                       e.column().empty() ? "" : "\"", ": ", e.reason());
 }
 
-}  // namespace
+// The key of a record the validator refused, when one can be read: person_id, else the
+// lowercased email (the validator's rule).
+std::string KeyOf(const FieldMapping& mapping, const CsvRecord& record) {
+  auto value = [&](Field f) -> std::string {
+    int c = mapping.column(f);
+    if (c < 0 || c >= static_cast<int>(record.fields.size())) return "";
+    return std::string(Trim(record.fields[c]));
+  };
+  std::string id = value(Field::kPersonId);
+  return id.empty() ? ToLower(value(Field::kEmail)) : id;
+}
 
-absl::StatusOr<ParsedFile> ReadRosterFile(Archive& archive, const std::string& tenant_id,
-                                          const std::string& file_id,
-                                          const std::map<std::string, std::string>& header_map) {
-  ParsedFile parsed;
-  ASSIGN_OR_RETURN(parsed.info, archive.Stat(tenant_id, file_id));
-  const std::string& name = parsed.info.name().empty() ? file_id : parsed.info.name();
-  if (parsed.info.kind() != v1::FILE_KIND_SOURCE) {
-    parsed.rejection = absl::StrCat("file \"", name, "\" (", file_id, ") is not a SOURCE file");
-    return parsed;
+// An ERROR_REPORT file opened on the first error and streamed to the archive.
+class LazyErrorReport {
+ public:
+  LazyErrorReport(Archive& archive, v1::PutFileHeader header)
+      : archive_(archive), header_(std::move(header)) {}
+
+  absl::Status Add(const v1::RowError& e) {
+    if (!report_) {
+      ASSIGN_OR_RETURN(writer_, archive_.OpenWriter(header_));
+      report_.emplace([this](std::string_view bytes) { return writer_->Write(bytes); });
+    }
+    return report_->Add(e);
+  }
+  // "" when there was no error.
+  absl::StatusOr<std::string> Finish() {
+    if (!report_) return std::string();
+    RETURN_IF_ERROR(report_->Finish());
+    ASSIGN_OR_RETURN(v1::FileInfo info, writer_->Finish());
+    return info.file_id();
   }
 
-  CsvReader reader;
+ private:
+  Archive& archive_;
+  v1::PutFileHeader header_;
+  std::unique_ptr<ArchiveWriter> writer_;
+  std::optional<ErrorReportWriter> report_;
+};
+
+v1::PutFileHeader FileHeader(const ImportRequest& r, v1::FileKind kind, const std::string& name,
+                             const std::string& reason) {
+  v1::PutFileHeader h;
+  h.set_tenant_id(r.tenant_id);
+  h.set_kind(kind);
+  h.set_name(name);
+  h.set_run_id(r.run_id);
+  h.set_integration_id(r.integration_id);
+  h.set_content_type("text/csv");
+  (*h.mutable_labels())["job_id"] = r.job_id;
+  (*h.mutable_labels())["reason"] = reason;
+  (*h.mutable_labels())["source_file_id"] = r.file_id;
+  return h;
+}
+
+std::string Percent(double share) { return absl::StrFormat("%g%%", share * 100); }
+
+// Why the removals of this import must be held ("" when they need not be).
+std::string HoldReason(const v1::ImportPolicy& policy, const DiffCounts& counts,
+                       int64_t roster_size, int64_t rows_read,
+                       const std::optional<GoodImport>& last,
+                       const std::set<std::string>& headers) {
+  const int64_t removals = counts.removals();
+  if (removals == 0) return "";
+  std::vector<std::string> reasons;
+  const int64_t max_removals =
+      policy.has_max_removals() ? policy.max_removals() : kDefaultMaxRemovals;
+  if (removals > max_removals) {
+    reasons.push_back(absl::StrCat(removals, " removals exceed the limit of ", max_removals,
+                                   " (import policy max_removals)"));
+  }
+  const double share =
+      policy.has_max_removal_share() ? policy.max_removal_share() : kDefaultMaxRemovalShare;
+  const int64_t min_roster = policy.has_min_roster_for_share() ? policy.min_roster_for_share()
+                                                               : kDefaultMinRosterForShare;
+  if (roster_size >= min_roster && static_cast<double>(removals) > share * roster_size) {
+    reasons.push_back(absl::StrCat(removals, " removals are ",
+                                   Percent(static_cast<double>(removals) / roster_size),
+                                   " of the roster of ", roster_size, ", above ", Percent(share),
+                                   " (import policy max_removal_share)"));
+  }
+  if (last) {
+    if (!policy.allow_header_change() && !last->headers.empty()) {
+      std::string change = DescribeHeaderChange(last->headers, headers);
+      if (!change.empty()) {
+        reasons.push_back(absl::StrCat("the header set changed against the last good import ",
+                                       last->import_id, ": ", change,
+                                       " (import policy allow_header_change)"));
+      }
+    }
+    const double drop =
+        policy.has_max_row_drop_share() ? policy.max_row_drop_share() : kDefaultMaxRowDropShare;
+    if (last->rows_read > 0 &&
+        static_cast<double>(rows_read) < static_cast<double>(last->rows_read) * (1.0 - drop)) {
+      reasons.push_back(absl::StrCat("the row count fell from ", last->rows_read, " to ",
+                                     rows_read, " against the last good import ",
+                                     last->import_id, ", more than ", Percent(drop),
+                                     " (import policy max_row_drop_share)"));
+    }
+  }
+  return absl::StrJoin(reasons, "; ");
+}
+
+}  // namespace
+
+absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& tenant_id,
+                                        const std::string& file_id,
+                                        const std::map<std::string, std::string>& header_map,
+                                        const v1::ImportPolicy& policy, const RowSink& sink) {
+  FileScan scan;
+  ASSIGN_OR_RETURN(scan.info, archive.Stat(tenant_id, file_id));
+  const std::string name = scan.info.name().empty() ? file_id : scan.info.name();
+  if (scan.info.kind() != v1::FILE_KIND_SOURCE) {
+    scan.rejection = absl::StrCat("file \"", name, "\" (", file_id, ") is not a SOURCE file");
+    return scan;
+  }
+  CsvTextOptions options;
+  options.encoding = policy.encoding();
+  options.delimiter = policy.delimiter();
+  options.file_name = name;
+  absl::StatusOr<CsvTextReader> reader = CsvTextReader::Create(options);
+  if (!reader.ok()) {
+    scan.rejection = std::string(reader.status().message());
+    return scan;
+  }
+
   std::optional<FieldMapping> mapping;
   std::optional<RowValidator> validator;
   std::vector<CsvRecord> records;
   std::vector<v1::RowError> row_errors;
+  absl::Status sink_error;
 
   auto process = [&]() -> absl::Status {
     for (CsvRecord& record : records) {
       if (!mapping) {
         absl::StatusOr<FieldMapping> m = FieldMapping::Create(header_map, record.fields, name);
         if (!m.ok()) {
-          parsed.rejection = std::string(m.status().message());
+          scan.rejection = std::string(m.status().message());
           return absl::CancelledError(kStopReading);
         }
         mapping.emplace(*std::move(m));
-        validator.emplace(*mapping);
+        absl::StatusOr<RowValidator> v = RowValidator::Create(*mapping, policy);
+        if (!v.ok()) {
+          scan.rejection = absl::StrCat("file \"", name, "\": ", v.status().message());
+          return absl::CancelledError(kStopReading);
+        }
+        validator.emplace(*std::move(v));
+        scan.header_notes = mapping->header_notes();
+        scan.header_set = mapping->header_set();
+        for (const ColumnBinding& b : mapping->attribute_columns()) {
+          scan.attribute_columns.push_back(b.attribute);
+        }
+        scan.has_email = mapping->has(Field::kEmail);
+        scan.has_person_type = mapping->has(Field::kPersonType);
         continue;
       }
-      ++parsed.rows_read;
+      ++scan.rows_read;
       row_errors.clear();
       std::optional<PersonRow> row = validator->Validate(record, &row_errors);
+      absl::Status s;
       if (row) {
-        parsed.rows.push_back(*std::move(row));
+        s = sink.row ? sink.row(*row) : absl::OkStatus();
       } else {
-        ++parsed.rejected_rows;
-        for (v1::RowError& e : row_errors) {
-          if (parsed.errors.size() < kMaxStoredRowErrors) parsed.errors.push_back(std::move(e));
+        ++scan.rejected_rows;
+        for (const v1::RowError& e : row_errors) {
+          if (scan.errors.size() < kMaxStoredRowErrors) scan.errors.push_back(e);
         }
+        s = sink.invalid ? sink.invalid(KeyOf(*mapping, record), record.line, row_errors)
+                         : absl::OkStatus();
+      }
+      if (!s.ok()) {
+        sink_error = s;
+        return absl::CancelledError(kStopReading);
       }
     }
     records.clear();
     return absl::OkStatus();
   };
   auto parse_failed = [&](const absl::Status& s) {
-    parsed.rejection = absl::StrCat("file \"", name, "\": ", s.message());
+    scan.rejection = std::string(s.message());  // CsvTextReader names the file
     return absl::CancelledError(kStopReading);
   };
 
   absl::StatusOr<v1::FileInfo> read =
       archive.Read(tenant_id, file_id, [&](std::string_view chunk) -> absl::Status {
-        if (absl::Status s = reader.Feed(chunk, &records); !s.ok()) return parse_failed(s);
+        if (absl::Status s = reader->Feed(chunk, &records); !s.ok()) return parse_failed(s);
         return process();
       });
-  if (!parsed.rejection.empty()) {
-    parsed.rows.clear();
-    return parsed;  // refused while reading; the transfer was cut short on purpose
-  }
+  if (!sink_error.ok()) return sink_error;
+  if (!scan.rejection.empty()) return scan;  // refused while reading; cut short on purpose
   if (!read.ok()) return read.status();
-  if (absl::Status s = reader.Finish(&records); !s.ok()) {
+  if (absl::Status s = reader->Finish(&records); !s.ok()) {
     (void)parse_failed(s);
-    parsed.rows.clear();
-    return parsed;
+    return scan;
   }
   (void)process();
-  if (!parsed.rejection.empty()) return parsed;
+  if (!sink_error.ok()) return sink_error;
+  if (!scan.rejection.empty()) return scan;
   if (!mapping) {
-    parsed.rejection = absl::StrCat("file \"", name, "\" is empty: no header row");
-    return parsed;
+    scan.rejection = absl::StrCat("file \"", name, "\" is empty: no header row");
+    return scan;
   }
-  if (parsed.rejected_rows > 0) {
+  // How the file was read, when it was not plain UTF-8 with commas.
+  if (reader->had_bom() || reader->encoding_name() != "utf-8") {
+    scan.header_notes.push_back(absl::StrCat("read as ", std::string(reader->encoding_name()),
+                                             reader->had_bom() ? " (byte order mark removed)" : ""));
+  }
+  if (reader->delimiter() != ',') {
+    scan.header_notes.push_back(
+        absl::StrCat("delimiter ", DelimiterName(reader->delimiter()),
+                     reader->delimiter_reason().empty() ? "" : ": ", reader->delimiter_reason()));
+  }
+  return scan;
+}
+
+absl::StatusOr<ParsedFile> ReadRosterFile(Archive& archive, const std::string& tenant_id,
+                                          const std::string& file_id,
+                                          const std::map<std::string, std::string>& header_map,
+                                          const v1::ImportPolicy& policy) {
+  ParsedFile parsed;
+  RowSink sink;
+  sink.row = [&](const PersonRow& row) {
+    parsed.rows.push_back(row);
+    return absl::OkStatus();
+  };
+  ASSIGN_OR_RETURN(FileScan scan,
+                   ScanRosterFile(archive, tenant_id, file_id, header_map, policy, sink));
+  parsed.info = scan.info;
+  parsed.errors = scan.errors;
+  parsed.rows_read = scan.rows_read;
+  parsed.rejected_rows = scan.rejected_rows;
+  parsed.rejection = scan.rejection;
+  const std::string& name = scan.info.name().empty() ? file_id : scan.info.name();
+  if (parsed.rejection.empty() && parsed.rejected_rows > 0) {
     parsed.rejection =
         absl::StrCat("file \"", name, "\": ", parsed.rejected_rows, " of ", parsed.rows_read,
                      " rows are invalid; first: ", DescribeError(parsed.errors.front()));
-    parsed.rows.clear();
   }
+  if (!parsed.rejection.empty()) parsed.rows.clear();
   return parsed;
 }
 
@@ -143,107 +310,304 @@ absl::StatusOr<ImportOutcome> Importer::RecordRejection(v1::ImportSummary summar
 }
 
 absl::StatusOr<ImportOutcome> Importer::Import(const v1::RosterJob& job) {
-  const std::string& tenant = job.tenant_id();
-  if (tenant.empty() || job.job_id().empty()) {
-    return absl::InvalidArgumentError("roster job: tenant_id and job_id are required");
+  ImportRequest r;
+  r.tenant_id = job.tenant_id();
+  r.integration_id = job.integration_id();
+  r.run_id = job.run_id();
+  r.job_id = job.job_id();
+  r.file_id = job.file_id();
+  r.header_map = std::map<std::string, std::string>(job.header_map().begin(),
+                                                    job.header_map().end());
+  r.policy = job.policy();
+  if (r.policy.sync_policy() == v1::SYNC_POLICY_UNSPECIFIED) {
+    r.policy.set_sync_policy(job.sync_policy());
   }
-  ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(tenant, job.job_id()));
+  return Run(r);
+}
+
+absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
+  const std::string& tenant = r.tenant_id;
+  if (tenant.empty() || r.job_id.empty()) {
+    return absl::InvalidArgumentError("roster import: tenant_id and job_id are required");
+  }
+  ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(tenant, r.job_id));
   if (existing) return ImportOutcome{*existing, true};
 
   v1::ImportSummary summary;
   summary.set_tenant_id(tenant);
   summary.set_import_id(NewId("imp"));
-  summary.set_integration_id(job.integration_id());
-  summary.set_run_id(job.run_id());
-  summary.set_job_id(job.job_id());
-  summary.set_source_file_id(job.file_id());
+  summary.set_integration_id(r.integration_id);
+  summary.set_run_id(r.run_id);
+  summary.set_job_id(r.job_id);
+  summary.set_source_file_id(r.file_id);
+  summary.set_source(r.source);
   *summary.mutable_started_at() = ToProtoTime(absl::Now());
 
-  if (job.file_id().empty()) {
-    summary.set_message("roster job: file_id is required for OP_IMPORT");
-    return RecordRejection(std::move(summary));
-  }
-  std::map<std::string, std::string> header_map(job.header_map().begin(), job.header_map().end());
-  absl::StatusOr<ParsedFile> parsed = ReadRosterFile(archive_, tenant, job.file_id(), header_map);
-  if (!parsed.ok()) {
-    if (absl::IsNotFound(parsed.status())) {
-      summary.set_message(
-          absl::StrCat("source file ", job.file_id(), ": ", parsed.status().message()));
-      return RecordRejection(std::move(summary));
-    }
-    return parsed.status();  // nothing read, nothing applied
-  }
-  summary.set_rows_read(parsed->rows_read);
-  summary.set_rejected_rows(parsed->rejected_rows);
-  for (const v1::RowError& e : parsed->errors) *summary.add_errors() = e;
-  if (!parsed->rejection.empty()) {
-    summary.set_message(parsed->rejection);
+  if (r.file_id.empty()) {
+    summary.set_message("roster import: file_id is required");
     return RecordRejection(std::move(summary));
   }
 
-  ImportOutcome outcome;
   bool rejected = false;
-  absl::Status s = store_.pool().Transact([&](pqxx::work& txn) -> absl::Status {
-    RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant));
-    ASSIGN_OR_RETURN(auto done, RosterStore::FindImportByJob(txn, tenant, job.job_id()));
-    if (done) {
-      outcome = ImportOutcome{*done, true};
+  bool replayed = false;
+  std::set<std::string> header_set;
+  absl::Status status = store_.pool().WithConnection([&](pqxx::connection& conn) -> absl::Status {
+    pqxx::work txn(conn);
+    ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, tenant));
+    ASSIGN_OR_RETURN(std::unique_ptr<StagingWriter> writer, staging.OpenWriter());
+    LazyErrorReport report(
+        archive_, FileHeader(r, v1::FILE_KIND_ERROR_REPORT,
+                             absl::StrCat("errors_", summary.import_id(), ".csv"), "row-errors"));
+
+    RowSink sink;
+    sink.row = [&](const PersonRow& row) {
+      v1::Person p = row.person;
+      p.set_source_integration_id(r.integration_id);
+      StagedKeep keep;
+      keep.email = !row.has_email;
+      keep.person_type = !row.has_person_type;
+      keep.seat = !row.has_seat;
+      return writer->Add(p, row.line, keep);
+    };
+    sink.invalid = [&](const std::string& key, int64_t line,
+                       const std::vector<v1::RowError>& errors) -> absl::Status {
+      for (const v1::RowError& e : errors) RETURN_IF_ERROR(report.Add(e));
+      if (!key.empty()) return writer->AddInvalidKey(key, line);
+      return absl::OkStatus();
+    };
+    absl::StatusOr<FileScan> scan =
+        ScanRosterFile(archive_, tenant, r.file_id, r.header_map, r.policy, sink);
+    RETURN_IF_ERROR(writer->Finish());
+    if (!scan.ok()) {
+      if (absl::IsNotFound(scan.status())) {
+        summary.set_message(absl::StrCat("source file ", r.file_id, ": ", scan.status().message()));
+        rejected = true;
+        return absl::OkStatus();
+      }
+      return scan.status();
+    }
+    summary.set_rows_read(scan->rows_read);
+    summary.set_rejected_rows(scan->rejected_rows);
+    for (const v1::RowError& e : scan->errors) *summary.add_errors() = e;
+    for (const std::string& n : scan->header_notes) summary.add_header_notes(n);
+    header_set = scan->header_set;
+    const std::string name = scan->info.name().empty() ? r.file_id : scan->info.name();
+
+    auto finish_report = [&]() -> absl::Status {
+      ASSIGN_OR_RETURN(std::string id, report.Finish());
+      summary.set_error_report_file_id(id);
+      return absl::OkStatus();
+    };
+    if (!scan->rejection.empty()) {
+      RETURN_IF_ERROR(finish_report());
+      summary.set_message(scan->rejection);
+      rejected = true;
       return absl::OkStatus();
     }
-    ASSIGN_OR_RETURN(std::vector<v1::Person> current, RosterStore::LoadPeople(txn, tenant));
-    RosterDiff diff = ComputeDiff(current, parsed->rows, job.sync_policy(), job.integration_id());
-    if (!diff.errors.empty()) {
-      std::sort(diff.errors.begin(), diff.errors.end(),
-                [](const v1::RowError& a, const v1::RowError& b) { return a.line() < b.line(); });
-      summary.set_rejected_rows(static_cast<int64_t>(diff.errors.size()));
-      for (size_t i = 0; i < diff.errors.size() && i < kMaxStoredRowErrors; ++i) {
-        *summary.add_errors() = diff.errors[i];
-      }
-      summary.set_message(
-          absl::StrCat("file \"", parsed->info.name(), "\": ", diff.errors.size(),
-                       " rows are invalid; first: ", DescribeError(diff.errors.front())));
+    if (ExceedsInvalidShare(scan->rejected_rows, scan->rows_read, r.policy)) {
+      RETURN_IF_ERROR(finish_report());
+      summary.set_message(absl::StrCat(
+          "file \"", name, "\": ",
+          DescribeInvalidShare(scan->rejected_rows, scan->rows_read, r.policy),
+          "; first: ", DescribeError(scan->errors.front())));
       rejected = true;
-      return absl::OkStatus();  // nothing applied; recorded below
+      return absl::OkStatus();
     }
-    // No backup, no import: the snapshot is taken under the lock, before anything changes.
-    absl::StatusOr<v1::FileInfo> backup = WriteSnapshot(archive_, job, current);
-    if (!backup.ok()) {
-      return absl::Status(
-          backup.status().code(),
-          absl::StrCat("pre-import backup failed, nothing applied: ", backup.status().message()));
+
+    RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant));
+    ASSIGN_OR_RETURN(auto done, RosterStore::FindImportByJob(txn, tenant, r.job_id));
+    if (done) {
+      summary = *done;
+      replayed = true;
+      return absl::OkStatus();
     }
-    RETURN_IF_ERROR(RosterStore::ApplyDiff(txn, tenant, diff));
-    summary.set_backup_file_id(backup->file_id());
-    summary.set_status(v1::IMPORT_STATUS_APPLIED);
-    summary.set_added(static_cast<int64_t>(diff.added.size()));
-    summary.set_updated(static_cast<int64_t>(diff.updated.size()));
-    summary.set_deleted(static_cast<int64_t>(diff.deleted.size()));
-    summary.set_deactivated(static_cast<int64_t>(diff.deactivated.size()));
-    summary.set_unchanged(diff.unchanged);
+    DiffSpec spec;
+    spec.mode = ApplyMode::kFullSync;
+    spec.policy = r.policy.sync_policy();
+    spec.integration_id = r.integration_id;
+    spec.attribute_columns = scan->attribute_columns;
+    RETURN_IF_ERROR(staging.ComputeDiff(spec));
+    ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
+
+    pqxx::result size =
+        txn.exec_params("SELECT count(*) FROM roster.people WHERE tenant_id = $1", tenant);
+    ASSIGN_OR_RETURN(std::optional<GoodImport> last,
+                     RosterStore::LastGoodImport(txn, tenant, r.integration_id));
+    const std::string hold = HoldReason(r.policy, counts, size[0][0].as<int64_t>(),
+                                        scan->rows_read, last, scan->header_set);
+    const bool held = !hold.empty();
+
+    ASSIGN_OR_RETURN(std::vector<v1::RowError> conflicts,
+                     staging.SeatConflicts(held, kMaxStoredRowErrors));
+    if (!conflicts.empty()) {
+      for (const v1::RowError& e : conflicts) RETURN_IF_ERROR(report.Add(e));
+      RETURN_IF_ERROR(finish_report());
+      summary.clear_errors();
+      for (const v1::RowError& e : conflicts) *summary.add_errors() = e;
+      summary.set_rejected_rows(summary.rejected_rows() +
+                                static_cast<int64_t>(conflicts.size()));
+      summary.set_message(absl::StrCat("file \"", name, "\": ", conflicts.size(),
+                                       " rows give a seat someone else keeps; first: ",
+                                       DescribeError(conflicts.front())));
+      rejected = true;
+      return absl::OkStatus();
+    }
+    RETURN_IF_ERROR(finish_report());
+
+    summary.set_unchanged(counts.unchanged);
+    if (r.preview) {
+      summary.set_added(counts.added);
+      summary.set_updated(counts.updated);
+      summary.set_deleted(counts.deleted);
+      summary.set_deactivated(counts.deactivated);
+      if (held) {
+        summary.set_held(counts.removals());
+        summary.set_held_reason(hold);
+      }
+      ASSIGN_OR_RETURN(std::vector<v1::PersonChange> examples,
+                       staging.Examples(std::clamp(r.examples_per_kind, 0, kMaxImportExamples),
+                                        /*include_unchanged=*/false));
+      for (v1::PersonChange& c : examples) *summary.add_examples() = std::move(c);
+      ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> diff,
+                       archive_.OpenWriter(FileHeader(
+                           r, v1::FILE_KIND_DIFF,
+                           absl::StrCat("diff_", summary.import_id(), ".csv"), "preview")));
+      RETURN_IF_ERROR(
+          staging.RenderDiffCsv([&](std::string_view bytes) { return diff->Write(bytes); }));
+      ASSIGN_OR_RETURN(v1::FileInfo diff_info, diff->Finish());
+      summary.set_diff_file_id(diff_info.file_id());
+      summary.set_status(v1::IMPORT_STATUS_PREVIEW);
+    } else {
+      // No backup, no import: the snapshot is streamed under the lock, before any change.
+      absl::StatusOr<v1::FileInfo> backup = [&]() -> absl::StatusOr<v1::FileInfo> {
+        ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> w,
+                         archive_.OpenWriter(FileHeader(
+                             r, v1::FILE_KIND_BACKUP,
+                             absl::StrCat("roster_backup_",
+                                          r.run_id.empty() ? summary.import_id() : r.run_id,
+                                          ".csv"),
+                             "pre-import")));
+        RETURN_IF_ERROR(
+            StreamSnapshot(txn, tenant, [&](std::string_view bytes) { return w->Write(bytes); }));
+        return w->Finish();
+      }();
+      if (!backup.ok()) {
+        return absl::Status(backup.status().code(),
+                            absl::StrCat("pre-import backup failed, nothing applied: ",
+                                         backup.status().message()));
+      }
+      summary.set_backup_file_id(backup->file_id());
+      RETURN_IF_ERROR(staging.Apply({held, summary.import_id()}));
+      summary.set_added(counts.added);
+      summary.set_updated(counts.updated);
+      if (held) {
+        summary.set_status(v1::IMPORT_STATUS_HELD);
+        summary.set_held(counts.removals());
+        summary.set_held_reason(hold);
+      } else {
+        summary.set_status(v1::IMPORT_STATUS_APPLIED);
+        summary.set_deleted(counts.deleted);
+        summary.set_deactivated(counts.deactivated);
+      }
+      if (scan->rejected_rows > 0) {
+        summary.set_message(absl::StrCat(scan->rejected_rows, " of ", scan->rows_read,
+                                         " rows were invalid and skipped (see the error report)"));
+      }
+    }
     *summary.mutable_finished_at() = ToProtoTime(absl::Now());
     RETURN_IF_ERROR(RosterStore::InsertImport(txn, summary));
-    outcome = ImportOutcome{summary, false};
+    RETURN_IF_ERROR(RosterStore::SetImportHeaders(txn, summary.import_id(), header_set));
+    txn.commit();
     return absl::OkStatus();
   });
-  if (!s.ok()) {
-    log::Error("import failed, nothing applied",
-               {{"tenant", tenant}, {"run_id", job.run_id()}, {"error", std::string(s.message())}});
+  if (absl::IsAlreadyExists(status)) {
+    ASSIGN_OR_RETURN(auto found, store_.FindImportByJob(tenant, r.job_id));
+    if (found) return ImportOutcome{*found, true};
+  }
+  if (!status.ok()) {
+    log::Error("import failed, nothing applied", {{"tenant", tenant},
+                                                  {"run_id", r.run_id},
+                                                  {"error", std::string(status.message())}});
     RecordImportFailure();
-    return s;
+    return status;
   }
+  if (replayed) return ImportOutcome{summary, true};
   if (rejected) return RecordRejection(std::move(summary));
-  if (!outcome.replayed) {
-    log::Info("import applied", {{"tenant", tenant},
-                                 {"run_id", job.run_id()},
-                                 {"import_id", summary.import_id()},
-                                 {"backup_file_id", summary.backup_file_id()},
-                                 {"added", std::to_string(summary.added())},
-                                 {"updated", std::to_string(summary.updated())},
-                                 {"deleted", std::to_string(summary.deleted())},
-                                 {"deactivated", std::to_string(summary.deactivated())}});
-    RecordImportMetrics(outcome.summary);
-  }
-  return outcome;
+  log::Info("import done", {{"tenant", tenant},
+                            {"run_id", r.run_id},
+                            {"import_id", summary.import_id()},
+                            {"status", v1::ImportStatus_Name(summary.status())},
+                            {"backup_file_id", summary.backup_file_id()},
+                            {"added", std::to_string(summary.added())},
+                            {"updated", std::to_string(summary.updated())},
+                            {"deleted", std::to_string(summary.deleted())},
+                            {"deactivated", std::to_string(summary.deactivated())},
+                            {"held", std::to_string(summary.held())}});
+  if (summary.status() != v1::IMPORT_STATUS_PREVIEW) RecordImportMetrics(summary);
+  return ImportOutcome{std::move(summary), false};
+}
+
+absl::StatusOr<v1::ImportSummary> Importer::ApproveDeletions(const std::string& tenant_id,
+                                                             const std::string& import_id) {
+  if (tenant_id.empty()) return absl::InvalidArgumentError("tenant_id is required");
+  if (import_id.empty()) return absl::InvalidArgumentError("import_id is required");
+  v1::ImportSummary summary;
+  absl::Status s = store_.pool().Transact([&](pqxx::work& txn) -> absl::Status {
+    RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant_id));
+    int64_t seq = 0;
+    ASSIGN_OR_RETURN(auto found, RosterStore::GetImportForUpdate(txn, tenant_id, import_id, &seq));
+    if (!found) return absl::NotFoundError(absl::StrCat("import \"", import_id, "\" not found"));
+    summary = *found;
+    if (summary.has_approved_at()) return absl::OkStatus();  // approved before: same answer
+    if (summary.status() != v1::IMPORT_STATUS_HELD) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("import \"", import_id, "\" has no held removals (status ",
+                       v1::ImportStatus_Name(summary.status()), ")"));
+    }
+    ASSIGN_OR_RETURN(bool newer,
+                     RosterStore::NewerGoodImport(txn, tenant_id, summary.integration_id(), seq));
+    if (newer) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "import \"", import_id, "\": integration \"", summary.integration_id(),
+          "\" has imported a newer file since; its held removals are stale and are not applied"));
+    }
+    ImportRequest r;
+    r.tenant_id = tenant_id;
+    r.integration_id = summary.integration_id();
+    r.run_id = summary.run_id();
+    r.job_id = summary.job_id();
+    r.file_id = summary.source_file_id();
+    ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> w,
+                     archive_.OpenWriter(FileHeader(
+                         r, v1::FILE_KIND_BACKUP,
+                         absl::StrCat("roster_backup_approve_", import_id, ".csv"),
+                         "pre-approve-deletions")));
+    absl::Status snap =
+        StreamSnapshot(txn, tenant_id, [&](std::string_view bytes) { return w->Write(bytes); });
+    absl::StatusOr<v1::FileInfo> backup =
+        snap.ok() ? w->Finish() : absl::StatusOr<v1::FileInfo>(snap);
+    if (!backup.ok()) {
+      return absl::Status(backup.status().code(),
+                          absl::StrCat("pre-approval backup failed, nothing applied: ",
+                                       backup.status().message()));
+    }
+    ASSIGN_OR_RETURN(HeldApproval applied, ApplyHeldRemovals(txn, tenant_id, import_id));
+    summary.set_status(v1::IMPORT_STATUS_APPLIED);
+    summary.set_deleted(summary.deleted() + applied.deleted);
+    summary.set_deactivated(summary.deactivated() + applied.deactivated);
+    *summary.mutable_approved_at() = ToProtoTime(absl::Now());
+    summary.set_message(absl::StrCat(
+        summary.message(), summary.message().empty() ? "" : "; ", "held removals approved: ",
+        applied.deleted, " deleted, ", applied.deactivated, " deactivated, ", applied.skipped,
+        " skipped (changed since the import); backup before approval: ", backup->file_id()));
+    return RosterStore::UpdateImportOutcome(txn, summary);
+  });
+  RETURN_IF_ERROR(s);
+  log::Info("held removals approved", {{"tenant", tenant_id},
+                                       {"import_id", import_id},
+                                       {"deleted", std::to_string(summary.deleted())},
+                                       {"deactivated", std::to_string(summary.deactivated())}});
+  return summary;
 }
 
 }  // namespace rostersync::roster

@@ -1,21 +1,44 @@
 #pragma once
 
-// Imports a SOURCE file from the archive into a tenant's roster.
+// Imports a SOURCE file from the archive into a tenant's roster, set-based and streaming.
 //
-//  1. Idempotency: when an import for the job_id exists, its stored summary is returned.
-//  2. The file is streamed from the archive through the CSV reader, mapped (header_map) and
-//     validated row by row. A missing required column, a duplicate header, a malformed CSV
-//     or any invalid row rejects the whole file: status REJECTED with the first 100 row
-//     errors, recorded in the import history, nothing applied.
-//  3. In ONE transaction: take the tenant's advisory lock, load the roster, compute the diff,
-//     write the whole current roster (seats and attributes included) as a FILE_KIND_BACKUP
-//     snapshot into the archive, apply the diff, record the import history with the source
-//     and backup file ids and counts, commit. No backup, no import: when the snapshot fails
-//     the transaction is rolled back and the error returned.
+//  1. Idempotency: when an import for the job_id exists, its stored summary is returned
+//     (UploadRoster uses job_id "upload:<tenant>:<request_id>").
+//  2. In ONE transaction on one connection: the file is streamed from the archive through
+//     CsvTextReader (encoding from policy.encoding, delimiter from policy.delimiter / ".tsv" /
+//     sniffed), FieldMapping (header_map; header notes reported) and RowValidator (typed by
+//     policy.attribute_types / date_format) into a staging table with COPY (staging_table.h).
+//     Memory does not grow with the file: rows, errors (beyond the first 100 kept for the
+//     summary) and the error report all stream.
+//  3. Invalid rows: every problem goes to an ERROR_REPORT file in the archive
+//     (error_report_file_id). Above policy.max_invalid_share (default 5%) the file is REJECTED;
+//     below, valid rows import and the keys of invalid rows are neither changed nor removed.
+//     A malformed file (encoding, CSV, header) is REJECTED as a whole.
+//  4. Under the tenant's advisory lock the diff is computed in SQL. A seat the file gives to
+//     someone while another person keeps it rejects the file (the rows are in the report).
+//  5. Guards (before anything is applied): removals above policy.max_removals (500), above
+//     policy.max_removal_share (20%) of a roster of at least min_roster_for_share (100), a
+//     header set changed against the last good (APPLIED/HELD) import of the integration
+//     (unless allow_header_change), or a row count fallen by more than max_row_drop_share
+//     (50%) against it: the removals are HELD (stored in roster.held_removals) while adds and
+//     updates apply; status HELD with held and held_reason. Without removals nothing is held.
+//  6. Preview: the diff is not applied; counts, the first N examples of each kind, and the
+//     whole diff as a FILE_KIND_DIFF CSV (diff_file_id); status PREVIEW (recorded in the
+//     history, never counted as a good import).
+//  7. Apply: the whole current roster is streamed from a cursor as a FILE_KIND_BACKUP snapshot
+//     (no backup, no import), then the diff is applied and the import recorded; commit.
 // A non-OK status means nothing was applied: UNAVAILABLE is transient (retry), anything else
 // is permanent.
+//
+// ApproveDeletions applies exactly the held set of a HELD import (see ApplyHeldRemovals in
+// staging_table.h: people changed since the import are skipped), after a BACKUP snapshot under
+// the tenant lock; status becomes APPLIED with approved_at. A second approve returns the same
+// summary; a non-held import is FAILED_PRECONDITION, and so is a held import of an integration
+// that has had a newer good import since (its removal set is stale).
+#include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,23 +52,56 @@
 namespace rostersync::roster {
 
 inline constexpr int kMaxStoredRowErrors = 100;
+inline constexpr int kDefaultImportExamples = 10;
+inline constexpr int kMaxImportExamples = 100;
+inline constexpr int64_t kDefaultMaxRemovals = 500;
+inline constexpr double kDefaultMaxRemovalShare = 0.20;
+inline constexpr int64_t kDefaultMinRosterForShare = 100;
+inline constexpr double kDefaultMaxRowDropShare = 0.50;
 
-// The outcome of reading and validating one file.
+// What reading a file found (besides the rows, which go to a sink).
+struct FileScan {
+  v1::FileInfo info;
+  int64_t rows_read = 0;             // data records (header excluded)
+  int64_t rejected_rows = 0;         // records with at least one error
+  std::vector<v1::RowError> errors;  // the first kMaxStoredRowErrors row errors
+  std::string rejection;             // non-empty: the file is refused as a whole
+  std::vector<std::string> header_notes;
+  std::set<std::string> header_set;
+  std::vector<std::string> attribute_columns;
+  bool has_email = false;
+  bool has_person_type = false;
+};
+
+struct RowSink {
+  std::function<absl::Status(const PersonRow&)> row;
+  // An invalid record: its key when one can be read ("" otherwise) and its errors.
+  std::function<absl::Status(const std::string& key, int64_t line,
+                             const std::vector<v1::RowError>& errors)>
+      invalid;
+};
+
+// Streams the file from the archive through decoder, reader, mapping and validation into
+// `sink`. A non-OK status is an archive failure or a sink failure; problems with the file's
+// content are in `rejection` / `errors`.
+absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& tenant_id,
+                                        const std::string& file_id,
+                                        const std::map<std::string, std::string>& header_map,
+                                        const v1::ImportPolicy& policy, const RowSink& sink);
+
+// The outcome of reading and validating one file, in memory (small files, tests).
 struct ParsedFile {
   v1::FileInfo info;
   std::vector<PersonRow> rows;       // valid rows
   std::vector<v1::RowError> errors;  // the first kMaxStoredRowErrors row errors
-  int64_t rows_read = 0;             // data records (header excluded)
-  int64_t rejected_rows = 0;         // records with at least one error
-  std::string rejection;             // non-empty: the file is refused as a whole
+  int64_t rows_read = 0;
+  int64_t rejected_rows = 0;
+  std::string rejection;  // non-empty: refused (including any invalid row)
 };
-
-// Streams the file from the archive, parses, maps and validates it. A non-OK status is an
-// archive failure (the file could not be read); problems with the file's content are
-// reported in `rejection` / `errors`.
 absl::StatusOr<ParsedFile> ReadRosterFile(Archive& archive, const std::string& tenant_id,
                                           const std::string& file_id,
-                                          const std::map<std::string, std::string>& header_map);
+                                          const std::map<std::string, std::string>& header_map,
+                                          const v1::ImportPolicy& policy = {});
 
 // Writes the snapshot of `people` (sorted by person_id) as a FILE_KIND_BACKUP file.
 absl::StatusOr<v1::FileInfo> WriteSnapshot(Archive& archive, const v1::RosterJob& job,
@@ -56,11 +112,30 @@ struct ImportOutcome {
   bool replayed = false;  // the job had already been imported; nothing was done now
 };
 
+struct ImportRequest {
+  std::string tenant_id;
+  std::string integration_id;
+  std::string run_id;
+  std::string job_id;  // idempotency key, unique across tenants
+  std::string file_id;
+  std::string source = "sftp";  // ImportSummary.source
+  std::map<std::string, std::string> header_map;
+  v1::ImportPolicy policy;  // sync_policy already resolved
+  bool preview = false;
+  int examples_per_kind = kDefaultImportExamples;  // preview only
+};
+
 class Importer {
  public:
   Importer(RosterStore& store, Archive& archive) : store_(store), archive_(archive) {}
 
   absl::StatusOr<ImportOutcome> Import(const v1::RosterJob& job);
+  absl::StatusOr<ImportOutcome> Run(const ImportRequest& request);
+  absl::StatusOr<v1::ImportSummary> ApproveDeletions(const std::string& tenant_id,
+                                                     const std::string& import_id);
+
+  Archive& archive() { return archive_; }
+  RosterStore& store() { return store_; }
 
  private:
   absl::StatusOr<ImportOutcome> RecordRejection(v1::ImportSummary summary);

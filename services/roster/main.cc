@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
 
   absl::StatusOr<std::unique_ptr<PgPool>> pool =
       PgPool::Connect(*postgres, static_cast<int>(*pg_pool_size));
-  if (!pool.ok()) return Fatal("cannot connect to PostgreSQL", pool.status());
+  if (!pool.ok()) return Fatal("cannot connect to PostgreSQL (--postgres)", pool.status());
   roster::RosterStore store(**pool);
   if (absl::Status s = store.Migrate(); !s.ok()) return Fatal("migrations failed", s);
 
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   roster::Importer importer(store, archive);
   roster::Exporter exporter(store, archive);
   roster::RosterWorker worker(importer, exporter, publisher);
-  roster::RosterServiceImpl service(store);
+  roster::RosterServiceImpl service(store, archive);
 
   ConsumerOptions consumer_options;
   consumer_options.stream = kRosterJobsStream;

@@ -10,13 +10,15 @@
 //  - the person key is person_id, or the lowercased email when person_id is absent or empty;
 //    a row with neither is an error; the same key twice in one file is an error naming both
 //    lines;
-//  - email, when given: one '@', a non-empty local part, a dotted domain, no spaces;
-//  - language: a 2-3 letter code with an optional region ("en", "fil", "en-US", "pt_BR",
-//    "es-419"), normalized to "xx-YY";
-//  - active: true/false, yes/no, 1/0, y/n, active/inactive (case-insensitive);
-//  - person_type: employee, contractor, intern, part_time, student, staff, other
-//    (case-insensitive, '-' or ' ' for '_'); empty means employee;
-//  - the same non-empty seat twice in one file is an error naming both lines.
+//  - email, when given: IsValidEmail();
+//  - language: NormalizeLanguage() (BCP 47 subset);
+//  - active: ParseBool();
+//  - person_type: ParsePersonType(); empty means employee;
+//  - the same non-empty seat twice in one file is an error naming both lines;
+//  - every other mapped column is kept as a named attribute, typed by
+//    ImportPolicy.attribute_types (NormalizeTyped()); an empty value is no attribute.
+// RowError.column is the column's header as written in the file (FieldMapping::header()) and
+// RowError.value the value, at most kMaxEchoedValue bytes (CapValue()).
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -24,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "rostersync/v1/common.pb.h"
 #include "rostersync/v1/roster.pb.h"
 #include "services/roster/csv_reader.h"
@@ -31,14 +34,55 @@
 
 namespace rostersync::roster {
 
+// The longest value echoed in a RowError (value and reason), in bytes.
+inline constexpr size_t kMaxEchoedValue = 200;
+// `value` cut at a UTF-8 boundary so that with a trailing "..." it fits kMaxEchoedValue bytes.
+std::string CapValue(std::string_view value);
+
+// A reasonable RFC 5322 subset: local@domain.tld, exactly one '@', no spaces; the local part
+// of atext characters and single dots (not first or last), at most 64 bytes; the domain of at
+// least two dot-separated labels of letters, digits and '-' (not first or last, 1-63 bytes),
+// the last not all digits and at least 2 long; at most 254 bytes. Non-ASCII (UTF-8) letters
+// are accepted in both parts.
 bool IsValidEmail(std::string_view email);
-// Normalized language tag, or nullopt.
+
+// A BCP 47 subset: a 2-3 letter ISO 639 language, an optional 4-letter script and an optional
+// 2-letter or 3-digit region, separated by '-' or '_'. Normalized: "EN_us" -> "en-US",
+// "zh-hant-tw" -> "zh-Hant-TW", "es-419". nullopt for anything else ("english", "e", "123").
 std::optional<std::string> NormalizeLanguage(std::string_view language);
+
+// The boolean forms HR systems write, case-insensitive, trimmed: true/false, yes/no, 1/0, y/n,
+// t/f, active/inactive. nullopt for anything else.
+std::optional<bool> ParseBool(std::string_view value);
+inline constexpr char kBooleanForms[] = "true/false, yes/no, 1/0, y/n, t/f or active/inactive";
+// ParseBool() (the active column).
 std::optional<bool> ParseActive(std::string_view value);
-// Empty -> EMPLOYEE; nullopt when unknown.
+
+// A date normalized to "YYYY-MM-DD". Accepted: YYYY-MM-DD; YYYY-MM-DDTHH:MM:SS[.fff] followed
+// by Z or +HH:MM/-HH:MM (the date as written); or, when `date_format` is not empty, that
+// absl::ParseTime format (e.g. "%m/%d/%Y"). Impossible dates (2026-02-30) are refused. On
+// failure the status message is the reason for a RowError.
+absl::StatusOr<std::string> NormalizeDate(std::string_view value, std::string_view date_format);
+
+// A decimal integer with an optional sign that fits int64, normalized ("+007" -> "7").
+std::optional<std::string> NormalizeInt(std::string_view value);
+
+// Empty -> EMPLOYEE; nullopt when unknown. Case-insensitive, '-' or ' ' for '_'.
 std::optional<v1::PersonType> ParsePersonType(std::string_view value);
+inline constexpr char kPersonTypes[] =
+    "employee, contractor, intern, part_time, student, staff or other";
 // "employee", "part_time", ...; "" for UNSPECIFIED.
 std::string PersonTypeName(v1::PersonType type);
+
+// Types of attributes (ImportPolicy.attribute_types).
+enum class AttributeType { kString, kDate, kBoolean, kEmail, kInt };
+// "string", "date", "boolean", "email", "int" (case-insensitive; "" is string); else nullopt.
+std::optional<AttributeType> ParseAttributeType(std::string_view name);
+// The normalized value of a typed attribute: date -> YYYY-MM-DD, boolean -> "true"/"false",
+// int -> canonical decimal, email and string -> as given (trimmed). On failure the status
+// message is the reason for a RowError.
+absl::StatusOr<std::string> NormalizeTyped(AttributeType type, std::string_view value,
+                                           std::string_view date_format);
 
 // A validated row. Fields whose column the file does not have are left for the diff to keep
 // from the person already in the roster (see roster_diff.h).
@@ -54,14 +98,26 @@ struct PersonRow {
 
 class RowValidator {
  public:
-  explicit RowValidator(const FieldMapping& mapping) : mapping_(mapping) {}
+  // Every attribute a string; dates ISO 8601 only.
+  explicit RowValidator(const FieldMapping& mapping);
+  // Attributes typed by policy.attribute_types (matched by attribute name, exactly or else
+  // case-insensitively; a key may carry the "attr:" prefix), dates also in policy.date_format.
+  // INVALID_ARGUMENT naming the setting when a type is unknown. `mapping` must outlive the
+  // validator.
+  static absl::StatusOr<RowValidator> Create(const FieldMapping& mapping,
+                                             const v1::ImportPolicy& policy);
 
   // Validates one data record. Returns the row when valid; otherwise appends its errors to
-  // `errors` and returns nullopt.
+  // `errors` (one per problem) and returns nullopt.
   std::optional<PersonRow> Validate(const CsvRecord& record, std::vector<v1::RowError>* errors);
+
+  // Type of each mapping.attribute_columns() entry, in the same order.
+  const std::vector<AttributeType>& attribute_types() const { return attribute_types_; }
 
  private:
   const FieldMapping& mapping_;
+  std::vector<AttributeType> attribute_types_;
+  std::string date_format_;
   std::map<std::string, int64_t> key_lines_;   // person key -> first line
   std::map<std::string, int64_t> seat_lines_;  // seat -> first line
 };

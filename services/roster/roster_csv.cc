@@ -80,17 +80,57 @@ std::string CsvLine(const std::vector<std::string>& fields) {
   return out;
 }
 
+std::string SnapshotLine(const v1::Person& p) {
+  std::vector<std::string> fields = BaseFields(p);
+  fields.push_back(AttributesJson(p));
+  fields.push_back(p.source_integration_id());
+  return CsvLine(fields);
+}
+
 absl::Status RenderSnapshot(const std::vector<v1::Person>& people,
                             const std::function<absl::Status(std::string_view)>& write) {
   Buffered out(write);
   RETURN_IF_ERROR(out.Add(absl::StrCat(kSnapshotHeader, "\r\n")));
-  for (const v1::Person& p : people) {
-    std::vector<std::string> fields = BaseFields(p);
-    fields.push_back(AttributesJson(p));
-    fields.push_back(p.source_integration_id());
-    RETURN_IF_ERROR(out.Add(CsvLine(fields)));
-  }
+  for (const v1::Person& p : people) RETURN_IF_ERROR(out.Add(SnapshotLine(p)));
   return out.Flush();
+}
+
+absl::Status CheckSnapshotHeader(const std::vector<std::string>& fields) {
+  std::vector<std::string> expected = absl::StrSplit(kSnapshotHeader, ',');
+  if (fields != expected) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot: header is not \"", kSnapshotHeader, "\""));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Person> ParseSnapshotRecord(const CsvRecord& r, const std::string& tenant_id) {
+  auto bad = [&](const char* what) {
+    return absl::InvalidArgumentError(absl::StrCat("snapshot: line ", r.line, ": ", what));
+  };
+  if (r.fields.size() != 10) return bad("wrong number of fields");
+  v1::Person p;
+  p.set_tenant_id(tenant_id);
+  p.set_person_id(r.fields[0]);
+  if (p.person_id().empty()) return bad("person_id is empty");
+  p.set_email(r.fields[1]);
+  p.set_first_name(r.fields[2]);
+  p.set_last_name(r.fields[3]);
+  p.set_language(r.fields[4]);
+  if (r.fields[5] != "true" && r.fields[5] != "false") return bad("active is not true/false");
+  p.set_active(r.fields[5] == "true");
+  std::optional<v1::PersonType> type = ParsePersonType(r.fields[6]);
+  if (!type) return bad("unknown person_type");
+  p.set_person_type(*type);
+  p.set_seat(r.fields[7]);
+  nlohmann::json attrs = nlohmann::json::parse(r.fields[8], nullptr, /*allow_exceptions=*/false);
+  if (!attrs.is_object()) return bad("attributes_json is not a JSON object");
+  for (const auto& [k, v] : attrs.items()) {
+    if (!v.is_string()) return bad("attributes_json holds a non-string value");
+    (*p.mutable_attributes())[k] = v.get<std::string>();
+  }
+  p.set_source_integration_id(r.fields[9]);
+  return p;
 }
 
 absl::StatusOr<std::vector<v1::Person>> ParseSnapshot(std::string_view csv,
@@ -100,38 +140,10 @@ absl::StatusOr<std::vector<v1::Person>> ParseSnapshot(std::string_view csv,
   RETURN_IF_ERROR(reader.Feed(csv, &records));
   RETURN_IF_ERROR(reader.Finish(&records));
   if (records.empty()) return absl::InvalidArgumentError("snapshot: no header row");
-  std::vector<std::string> expected = absl::StrSplit(kSnapshotHeader, ',');
-  if (records[0].fields != expected) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("snapshot: header is not \"", kSnapshotHeader, "\""));
-  }
+  RETURN_IF_ERROR(CheckSnapshotHeader(records[0].fields));
   std::vector<v1::Person> people;
   for (size_t i = 1; i < records.size(); ++i) {
-    const CsvRecord& r = records[i];
-    auto bad = [&](const char* what) {
-      return absl::InvalidArgumentError(absl::StrCat("snapshot: line ", r.line, ": ", what));
-    };
-    if (r.fields.size() != expected.size()) return bad("wrong number of fields");
-    v1::Person p;
-    p.set_tenant_id(tenant_id);
-    p.set_person_id(r.fields[0]);
-    p.set_email(r.fields[1]);
-    p.set_first_name(r.fields[2]);
-    p.set_last_name(r.fields[3]);
-    p.set_language(r.fields[4]);
-    if (r.fields[5] != "true" && r.fields[5] != "false") return bad("active is not true/false");
-    p.set_active(r.fields[5] == "true");
-    std::optional<v1::PersonType> type = ParsePersonType(r.fields[6]);
-    if (!type) return bad("unknown person_type");
-    p.set_person_type(*type);
-    p.set_seat(r.fields[7]);
-    nlohmann::json attrs = nlohmann::json::parse(r.fields[8], nullptr, /*allow_exceptions=*/false);
-    if (!attrs.is_object()) return bad("attributes_json is not a JSON object");
-    for (const auto& [k, v] : attrs.items()) {
-      if (!v.is_string()) return bad("attributes_json holds a non-string value");
-      (*p.mutable_attributes())[k] = v.get<std::string>();
-    }
-    p.set_source_integration_id(r.fields[9]);
+    ASSIGN_OR_RETURN(v1::Person p, ParseSnapshotRecord(records[i], tenant_id));
     people.push_back(std::move(p));
   }
   return people;

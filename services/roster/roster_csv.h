@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "rostersync/v1/roster.pb.h"
+#include "services/roster/csv_reader.h"
 
 namespace rostersync::roster {
 
@@ -41,6 +42,13 @@ absl::Status RenderSnapshot(const std::vector<v1::Person>& people,
                             const std::function<absl::Status(std::string_view)>& write);
 absl::StatusOr<std::vector<v1::Person>> ParseSnapshot(std::string_view csv,
                                                       const std::string& tenant_id);
+// One snapshot row (CRLF-terminated), for writers that stream people in batches.
+std::string SnapshotLine(const v1::Person& person);
+// Checks a snapshot's header record.
+absl::Status CheckSnapshotHeader(const std::vector<std::string>& fields);
+// One data record of a snapshot; INVALID_ARGUMENT naming the record's line.
+absl::StatusOr<v1::Person> ParseSnapshotRecord(const CsvRecord& record,
+                                               const std::string& tenant_id);
 
 absl::Status RenderExport(const std::vector<v1::Person>& people,
                           const std::function<absl::Status(std::string_view)>& write);

@@ -59,6 +59,8 @@ void RecordImportMetrics(const v1::ImportSummary& s) {
   AddRecords("rejected", s.rejected_rows());
   const char* status = s.status() == v1::IMPORT_STATUS_APPLIED    ? "applied"
                        : s.status() == v1::IMPORT_STATUS_REJECTED ? "rejected"
+                       : s.status() == v1::IMPORT_STATUS_HELD     ? "held"
+                       : s.status() == v1::IMPORT_STATUS_PREVIEW  ? "preview"
                                                                   : "failed";
   Get().imports.Add({{"status", status}}).Increment();
 }

@@ -5,6 +5,8 @@
 #include "common/grpc_status.h"
 #include "common/page_token.h"
 #include "common/status_macros.h"
+#include "services/roster/bulk_upsert.h"
+#include "services/roster/restorer.h"
 
 namespace rostersync::roster {
 namespace {
@@ -93,6 +95,37 @@ absl::StatusOr<v1::ImportSummary> RosterServiceImpl::DoGetImport(const v1::GetIm
   RETURN_IF_ERROR(RequireTenant(r.tenant_id()));
   if (r.import_id().empty()) return absl::InvalidArgumentError("import_id is required");
   return store_.GetImport(r.tenant_id(), r.import_id());
+}
+
+absl::StatusOr<v1::ImportSummary> RosterServiceImpl::DoRestoreBackup(
+    const v1::RestoreBackupRequest& r) {
+  RETURN_IF_ERROR(RequireTenant(r.tenant_id()));
+  if (archive_ == nullptr) {
+    return absl::FailedPreconditionError("RestoreBackup: this server has no archive configured");
+  }
+  return Restorer(store_, *archive_).Restore(r);
+}
+
+absl::StatusOr<v1::ImportSummary> RosterServiceImpl::DoBulkUpsertPeople(
+    const v1::BulkUpsertPeopleRequest& r) {
+  RETURN_IF_ERROR(RequireTenant(r.tenant_id()));
+  if (archive_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "BulkUpsertPeople: this server has no archive configured");
+  }
+  return BulkUpserter(store_, *archive_).Upsert(r);
+}
+
+grpc::ServerUnaryReactor* RosterServiceImpl::RestoreBackup(grpc::CallbackServerContext* ctx,
+                                                           const v1::RestoreBackupRequest* request,
+                                                           v1::ImportSummary* response) {
+  return Reply(ctx, response, DoRestoreBackup(*request));
+}
+
+grpc::ServerUnaryReactor* RosterServiceImpl::BulkUpsertPeople(
+    grpc::CallbackServerContext* ctx, const v1::BulkUpsertPeopleRequest* request,
+    v1::ImportSummary* response) {
+  return Reply(ctx, response, DoBulkUpsertPeople(*request));
 }
 
 grpc::ServerUnaryReactor* RosterServiceImpl::GetPerson(grpc::CallbackServerContext* ctx,

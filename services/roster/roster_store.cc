@@ -3,6 +3,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
@@ -21,7 +22,7 @@ constexpr char kImportColumns[] =
     "import_id, tenant_id, integration_id, run_id, job_id, source_file_id, backup_file_id, "
     "status, rows_read, added, updated, deleted, deactivated, unchanged, rejected_rows, "
     "errors::text, message, (extract(epoch from started_at) * 1000000)::bigint, "
-    "(extract(epoch from finished_at) * 1000000)::bigint, seq";
+    "(extract(epoch from finished_at) * 1000000)::bigint, seq, source, extra";
 
 // Microseconds since the epoch -> timestamptz, exactly.
 constexpr char kMicrosToTs[] = "(timestamptz 'epoch' + $%d::bigint * interval '1 microsecond')";
@@ -62,6 +63,10 @@ std::string ImportStatusName(v1::ImportStatus s) {
       return "rejected";
     case v1::IMPORT_STATUS_FAILED:
       return "failed";
+    case v1::IMPORT_STATUS_HELD:
+      return "held";
+    case v1::IMPORT_STATUS_PREVIEW:
+      return "preview";
     default:
       return "unspecified";
   }
@@ -71,6 +76,8 @@ v1::ImportStatus ParseImportStatus(const std::string& s) {
   if (s == "applied") return v1::IMPORT_STATUS_APPLIED;
   if (s == "rejected") return v1::IMPORT_STATUS_REJECTED;
   if (s == "failed") return v1::IMPORT_STATUS_FAILED;
+  if (s == "held") return v1::IMPORT_STATUS_HELD;
+  if (s == "preview") return v1::IMPORT_STATUS_PREVIEW;
   return v1::IMPORT_STATUS_UNSPECIFIED;
 }
 
@@ -81,6 +88,20 @@ std::string ErrorsJson(const v1::ImportSummary& s) {
         {{"line", e.line()}, {"column", e.column()}, {"value", e.value()}, {"reason", e.reason()}});
   }
   return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Fields 20-26 of the summary, hex-encoded (see ImportFromRow).
+std::string ExtraHex(const v1::ImportSummary& s) {
+  v1::ImportSummary extra;
+  extra.set_held(s.held());
+  extra.set_held_reason(s.held_reason());
+  extra.set_error_report_file_id(s.error_report_file_id());
+  *extra.mutable_header_notes() = s.header_notes();
+  extra.set_diff_file_id(s.diff_file_id());
+  *extra.mutable_examples() = s.examples();
+  if (s.has_approved_at()) *extra.mutable_approved_at() = s.approved_at();
+  if (extra.ByteSizeLong() == 0) return "";
+  return absl::BytesToHexString(extra.SerializeAsString());
 }
 
 v1::ImportSummary ImportFromRow(const pqxx::row& r, int64_t* seq) {
@@ -115,6 +136,13 @@ v1::ImportSummary ImportFromRow(const pqxx::row& r, int64_t* seq) {
   *s.mutable_started_at() = ToProtoTime(absl::FromUnixMicros(r[17].as<int64_t>()));
   *s.mutable_finished_at() = ToProtoTime(absl::FromUnixMicros(r[18].as<int64_t>()));
   if (seq != nullptr) *seq = r[19].as<int64_t>();
+  s.set_source(r[20].as<std::string>());
+  // Fields 20-26 (held, held_reason, error_report_file_id, header_notes, diff_file_id,
+  // examples, approved_at), stored as a hex-encoded ImportSummary holding only those.
+  if (!r[21].is_null() && !r[21].as<std::string>().empty()) {
+    v1::ImportSummary extra;
+    if (extra.ParseFromString(absl::HexStringToBytes(r[21].as<std::string>()))) s.MergeFrom(extra);
+  }
   return s;
 }
 
@@ -199,6 +227,24 @@ CREATE TABLE roster.exports (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 )sql"},
+      // Version 10 (not 2) so that it does not collide with the import pipeline's migrations.
+      {2, "imports: held/preview details, header set; held removals", R"sql(
+ALTER TABLE roster.imports ADD COLUMN IF NOT EXISTS extra text NOT NULL DEFAULT '';
+ALTER TABLE roster.imports ADD COLUMN IF NOT EXISTS headers jsonb NOT NULL DEFAULT '[]'::jsonb;
+CREATE INDEX IF NOT EXISTS imports_by_integration
+  ON roster.imports (tenant_id, integration_id, seq DESC);
+CREATE TABLE IF NOT EXISTS roster.held_removals (
+  import_id text NOT NULL,
+  tenant_id text NOT NULL,
+  person_id text NOT NULL,
+  action text NOT NULL,               -- 'deleted' or 'deactivated'
+  person_updated_at timestamptz NOT NULL,
+  PRIMARY KEY (import_id, person_id)
+);
+)sql"},
+      {10, "imports.source", R"sql(
+ALTER TABLE roster.imports ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT '';
+)sql"},
   };
 }
 
@@ -252,14 +298,14 @@ absl::Status RosterStore::InsertImport(pqxx::work& txn, const v1::ImportSummary&
       absl::StrCat("INSERT INTO roster.imports (import_id, tenant_id, integration_id, run_id, "
                    "job_id, source_file_id, backup_file_id, status, rows_read, added, updated, "
                    "deleted, deactivated, unchanged, rejected_rows, errors, message, "
-                   "started_at, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                   "$11, $12, $13, $14, $15, $16::jsonb, $17, ",
-                   started, ", ", finished, ")"),
+                   "started_at, finished_at, source, extra) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                   "$8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, ",
+                   started, ", ", finished, ", $20, $21)"),
       s.import_id(), s.tenant_id(), s.integration_id(), s.run_id(), s.job_id(), s.source_file_id(),
       s.backup_file_id(), ImportStatusName(s.status()), s.rows_read(), s.added(), s.updated(),
       s.deleted(), s.deactivated(), s.unchanged(), s.rejected_rows(), ErrorsJson(s), s.message(),
       absl::ToUnixMicros(FromProtoTime(s.started_at())),
-      absl::ToUnixMicros(FromProtoTime(s.finished_at())));
+      absl::ToUnixMicros(FromProtoTime(s.finished_at())), s.source(), ExtraHex(s));
   return absl::OkStatus();
 }
 
@@ -271,6 +317,64 @@ absl::StatusOr<std::optional<v1::ImportSummary>> RosterStore::FindImportByJob(
                       tenant_id, job_id);
   if (r.empty()) return std::optional<v1::ImportSummary>();
   return std::optional<v1::ImportSummary>(ImportFromRow(r[0], nullptr));
+}
+
+absl::Status RosterStore::SetImportHeaders(pqxx::work& txn, const std::string& import_id,
+                                          const std::set<std::string>& headers) {
+  nlohmann::json arr = nlohmann::json::array();
+  for (const std::string& h : headers) arr.push_back(h);
+  txn.exec_params("UPDATE roster.imports SET headers = $2::jsonb WHERE import_id = $1", import_id,
+                  arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<GoodImport>> RosterStore::LastGoodImport(
+    pqxx::work& txn, const std::string& tenant_id, const std::string& integration_id) {
+  pqxx::result r = txn.exec_params(
+      "SELECT import_id, rows_read, headers::text FROM roster.imports WHERE tenant_id = $1 "
+      "AND integration_id = $2 AND status IN ('applied', 'held') AND source <> 'restore' "
+      "ORDER BY seq DESC LIMIT 1",
+      tenant_id, integration_id);
+  if (r.empty()) return std::optional<GoodImport>();
+  GoodImport g;
+  g.import_id = r[0][0].as<std::string>();
+  g.rows_read = r[0][1].as<int64_t>();
+  nlohmann::json arr = nlohmann::json::parse(r[0][2].as<std::string>(), nullptr, false);
+  if (arr.is_array()) {
+    for (const auto& h : arr) {
+      if (h.is_string()) g.headers.insert(h.get<std::string>());
+    }
+  }
+  return std::optional<GoodImport>(std::move(g));
+}
+
+absl::StatusOr<std::optional<v1::ImportSummary>> RosterStore::GetImportForUpdate(
+    pqxx::work& txn, const std::string& tenant_id, const std::string& import_id, int64_t* seq) {
+  pqxx::result r = txn.exec_params(
+      absl::StrCat("SELECT ", kImportColumns,
+                   " FROM roster.imports WHERE tenant_id = $1 AND import_id = $2 FOR UPDATE"),
+      tenant_id, import_id);
+  if (r.empty()) return std::optional<v1::ImportSummary>();
+  return std::optional<v1::ImportSummary>(ImportFromRow(r[0], seq));
+}
+
+absl::StatusOr<bool> RosterStore::NewerGoodImport(pqxx::work& txn, const std::string& tenant_id,
+                                                  const std::string& integration_id,
+                                                  int64_t seq) {
+  pqxx::result r = txn.exec_params(
+      "SELECT 1 FROM roster.imports WHERE tenant_id = $1 AND integration_id = $2 "
+      "AND status IN ('applied', 'held') AND seq > $3 LIMIT 1",
+      tenant_id, integration_id, seq);
+  return !r.empty();
+}
+
+absl::Status RosterStore::UpdateImportOutcome(pqxx::work& txn, const v1::ImportSummary& s) {
+  txn.exec_params(
+      "UPDATE roster.imports SET status = $3, deleted = $4, deactivated = $5, message = $6, "
+      "extra = $7 WHERE tenant_id = $1 AND import_id = $2",
+      s.tenant_id(), s.import_id(), ImportStatusName(s.status()), s.deleted(), s.deactivated(),
+      s.message(), ExtraHex(s));
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<v1::ImportSummary>> RosterStore::FindImportByJob(

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,13 @@ struct ImportsFilter {
   int limit = 50;
 };
 
+// The last good (APPLIED or HELD) import of an integration, for the import guards.
+struct GoodImport {
+  std::string import_id;
+  int64_t rows_read = 0;
+  std::set<std::string> headers;  // NormalizedHeaderSet of its file (empty when unknown)
+};
+
 struct ExportRecord {
   std::string job_id;
   std::string tenant_id;
@@ -64,6 +72,21 @@ class RosterStore {
   static absl::Status InsertImport(pqxx::work& txn, const v1::ImportSummary& summary);
   static absl::StatusOr<std::optional<v1::ImportSummary>> FindImportByJob(
       pqxx::work& txn, const std::string& tenant_id, const std::string& job_id);
+
+  // Import pipeline (importer.h): header set of an import's file, for the header guard.
+  static absl::Status SetImportHeaders(pqxx::work& txn, const std::string& import_id,
+                                       const std::set<std::string>& headers);
+  static absl::StatusOr<std::optional<GoodImport>> LastGoodImport(
+      pqxx::work& txn, const std::string& tenant_id, const std::string& integration_id);
+  // Locks the import row (FOR UPDATE); `seq` receives its position in the history.
+  static absl::StatusOr<std::optional<v1::ImportSummary>> GetImportForUpdate(
+      pqxx::work& txn, const std::string& tenant_id, const std::string& import_id,
+      int64_t* seq);
+  // An APPLIED or HELD import of the integration recorded after `seq`.
+  static absl::StatusOr<bool> NewerGoodImport(pqxx::work& txn, const std::string& tenant_id,
+                                              const std::string& integration_id, int64_t seq);
+  // Rewrites status, deleted, deactivated, message and fields 20-26 of a recorded import.
+  static absl::Status UpdateImportOutcome(pqxx::work& txn, const v1::ImportSummary& summary);
 
   // --- own transactions ---
   absl::StatusOr<std::optional<v1::ImportSummary>> FindImportByJob(const std::string& tenant_id,

@@ -66,8 +66,9 @@ IntegrationService::IntegrationService(PgPool* pool, const Sealer* sealer, Clock
 absl::StatusOr<std::string> IntegrationService::SealCredentials(
     const v1::Credentials& credentials, const std::string& tenant_id,
     const std::string& integration_id) const {
-  auto sealed =
-      sealer_->Seal(credentials.SerializeAsString(), CredentialContext(tenant_id, integration_id));
+  std::string plaintext = credentials.SerializeAsString();
+  auto sealed = sealer_->Seal(plaintext, CredentialContext(tenant_id, integration_id));
+  SecureWipe(plaintext);
   if (!sealed.ok()) {
     // The status comes from the sealer, which never includes the plaintext.
     return absl::InternalError(

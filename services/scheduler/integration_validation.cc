@@ -1,12 +1,17 @@
 #include "services/scheduler/integration_validation.h"
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/status_macros.h"
 #include "services/scheduler/cron.h"
 
 namespace rostersync::scheduler {
@@ -40,7 +45,71 @@ absl::Status ValidateFolder(absl::string_view field, const std::string& folder) 
   return absl::OkStatus();
 }
 
+bool OneOf(const std::string& value, std::initializer_list<absl::string_view> allowed) {
+  for (absl::string_view a : allowed) {
+    if (value == a) return true;
+  }
+  return false;
+}
+
+absl::Status BadShare(absl::string_view field, bool has, double value) {
+  if (has && !(value >= 0.0 && value <= 1.0)) {
+    return Bad(field, absl::StrCat(value, " is not a share between 0 and 1"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BadCount(absl::string_view field, bool has, int64_t value) {
+  if (has && value < 0) return Bad(field, absl::StrCat(value, " must not be negative"));
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ValidateImportPolicy(const v1::ImportPolicy& p, absl::string_view prefix) {
+  auto field = [&](absl::string_view name) { return absl::StrCat(prefix, ".", name); };
+  if (!OneOf(p.encoding(), {"", "auto", "utf-8", "windows-1252"})) {
+    return Bad(field("encoding"),
+               absl::StrCat("\"", p.encoding(), "\" is not one of auto, utf-8, windows-1252"));
+  }
+  if (!OneOf(p.delimiter(), {"", ",", ";", "\t", "|"})) {
+    return Bad(field("delimiter"),
+               absl::StrCat("\"", absl::CEscape(p.delimiter()),
+                            "\" is not one of \",\", \";\", \"\\t\", \"|\" (or empty to sniff)"));
+  }
+  if (!p.date_format().empty()) {
+    // A format is usable when a date written with it reads back as the same date.
+    const absl::Time sample = absl::FromCivil(absl::CivilDay(2026, 12, 31), absl::UTCTimeZone());
+    const std::string text = absl::FormatTime(p.date_format(), sample, absl::UTCTimeZone());
+    absl::Time parsed;
+    std::string err;
+    if (!absl::ParseTime(p.date_format(), text, absl::UTCTimeZone(), &parsed, &err) ||
+        absl::ToCivilDay(parsed, absl::UTCTimeZone()) != absl::CivilDay(2026, 12, 31)) {
+      return Bad(field("date_format"),
+                 absl::StrCat("\"", p.date_format(),
+                              "\" is not a date format that reads back the dates it writes "
+                              "(absl::ParseTime syntax, e.g. \"%m/%d/%Y\")"));
+    }
+  }
+  for (const auto& [name, type] : p.attribute_types()) {
+    const std::string f = absl::StrCat("attribute_types[\"", name, "\"]");
+    if (name.empty()) return Bad(field("attribute_types"), "has an empty attribute name");
+    if (!OneOf(type, {"string", "date", "boolean", "email", "int"})) {
+      return Bad(field(f),
+                 absl::StrCat("\"", type, "\" is not one of string, date, boolean, email, int"));
+    }
+  }
+  RETURN_IF_ERROR(
+      BadShare(field("max_invalid_share"), p.has_max_invalid_share(), p.max_invalid_share()));
+  RETURN_IF_ERROR(BadCount(field("max_removals"), p.has_max_removals(), p.max_removals()));
+  RETURN_IF_ERROR(
+      BadShare(field("max_removal_share"), p.has_max_removal_share(), p.max_removal_share()));
+  RETURN_IF_ERROR(BadCount(field("min_roster_for_share"), p.has_min_roster_for_share(),
+                           p.min_roster_for_share()));
+  RETURN_IF_ERROR(
+      BadShare(field("max_row_drop_share"), p.has_max_row_drop_share(), p.max_row_drop_share()));
+  return absl::OkStatus();
+}
 
 void ApplyIntegrationDefaults(v1::Integration& integration) {
   v1::SftpEndpoint* endpoint = integration.mutable_endpoint();
@@ -132,6 +201,7 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
                                 "last_name, language, active, person_type, seat, attr:<name>)"));
       }
     }
+    RETURN_IF_ERROR(ValidateImportPolicy(s.policy(), "import_settings.policy"));
   } else {
     const v1::ExportSettings& s = in.export_settings();
     if (s.file_name().empty()) return Bad("export_settings.file_name", "is required for EXPORT");

@@ -3,6 +3,7 @@
 // Validation of integrations as callers hand them in. Errors are INVALID_ARGUMENT and name
 // the offending field ("integration.endpoint.port: ..."); they never echo a credential.
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "rostersync/v1/scheduler.pb.h"
 
 namespace rostersync::scheduler {
@@ -17,6 +18,10 @@ void ApplyIntegrationDefaults(v1::Integration& integration);
 
 // Checks every caller-settable field of `integration` (after defaults).
 absl::Status ValidateIntegration(const v1::Integration& integration);
+
+// Checks an import policy (encoding, delimiter, date format, attribute types, shares in
+// [0,1], counts >= 0); errors name "integration.<prefix>.<field>".
+absl::Status ValidateImportPolicy(const v1::ImportPolicy& policy, absl::string_view prefix);
 
 // Checks that credentials are present and non-empty ("credentials.password" etc.).
 absl::Status ValidateCredentials(const v1::Credentials& credentials);

@@ -204,7 +204,12 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         job.set_op(v1::RosterJob::OP_IMPORT);
         job.set_file_id(event.file_id());
         *job.mutable_header_map() = in.import_settings().header_map();
-        job.set_sync_policy(in.import_settings().sync_policy());
+        *job.mutable_policy() = in.import_settings().policy();
+        // policy.sync_policy wins; the older ImportSettings.sync_policy fills it when unset.
+        if (job.policy().sync_policy() == v1::SYNC_POLICY_UNSPECIFIED) {
+          job.mutable_policy()->set_sync_policy(in.import_settings().sync_policy());
+        }
+        job.set_sync_policy(job.policy().sync_policy());
         RETURN_IF_ERROR(Outbox::Enqueue(txn, kRosterJobsStream, EncodeQueueMessage(job), now));
         rec.run.set_state(v1::RUN_STATE_IMPORTING);
         rec.current_job_id = job.job_id();
@@ -221,6 +226,16 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         break;
       case v1::RunEvent::TYPE_IMPORTED:
         *rec.run.mutable_import_summary() = event.import();
+        if (event.import().status() == v1::IMPORT_STATUS_HELD) {
+          // Adds and updates applied; the removals wait for ApproveDeletions on the roster.
+          Finish(rec, v1::RUN_STATE_HELD, now);
+          detail = absl::StrCat(
+              "held for approval: ",
+              event.import().held_reason().empty() ? "removals held" : event.import().held_reason(),
+              " (", event.import().held(), " removals held; approve import ",
+              event.import().import_id(), "); ", SummaryText(event.import()));
+          break;
+        }
         Finish(rec, v1::RUN_STATE_SUCCEEDED, now);
         detail = SummaryText(event.import());
         break;

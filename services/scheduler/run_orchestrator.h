@@ -6,7 +6,9 @@
 //   import: QUEUED -> FETCHING (TransferJob OP_FETCH, job "<run>:fetch")
 //             FETCHED      -> IMPORTING (RosterJob OP_IMPORT, job "<run>:import")
 //             NO_NEW_FILE  -> SKIPPED
-//           IMPORTING: IMPORTED -> SUCCEEDED, IMPORT_REJECTED -> FAILED
+//           IMPORTING: IMPORTED -> SUCCEEDED (HELD when the import's status is HELD: its
+//                      removals wait for RosterService.ApproveDeletions),
+//                      IMPORT_REJECTED -> FAILED
 //   export: QUEUED -> RENDERING (RosterJob OP_EXPORT, job "<run>:render")
 //             RENDERED     -> UPLOADING (TransferJob OP_UPLOAD, job "<run>:upload")
 //           UPLOADING: UPLOADED -> SUCCEEDED

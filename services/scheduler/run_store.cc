@@ -68,7 +68,7 @@ pqxx::binarystring SummaryBytes(const v1::Run& run) {
 
 bool IsTerminal(v1::RunState state) {
   return state == v1::RUN_STATE_SUCCEEDED || state == v1::RUN_STATE_FAILED ||
-         state == v1::RUN_STATE_SKIPPED;
+         state == v1::RUN_STATE_SKIPPED || state == v1::RUN_STATE_HELD;
 }
 
 absl::StatusOr<bool> RunStore::Insert(pqxx::work& txn, const RunRecord& rec) {

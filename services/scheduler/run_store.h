@@ -20,6 +20,7 @@ struct RunRecord {
   std::string current_job_id;  // the job whose event may move the run on; "" when finished
 };
 
+// SUCCEEDED, FAILED, SKIPPED and HELD: the scheduler expects no further event for the run.
 bool IsTerminal(v1::RunState state);
 
 class RunStore {

@@ -8,7 +8,9 @@ namespace rostersync::transfer {
 absl::StatusOr<v1::SealedCredentials> SealCredentials(const Sealer& sealer,
                                                       const v1::Credentials& credentials,
                                                       const std::string& context) {
-  auto ciphertext = sealer.Seal(credentials.SerializeAsString(), context);
+  std::string plaintext = credentials.SerializeAsString();
+  auto ciphertext = sealer.Seal(plaintext, context);
+  SecureWipe(plaintext);
   if (!ciphertext.ok()) return ciphertext.status();
   v1::SealedCredentials sealed;
   sealed.set_ciphertext(*std::move(ciphertext));
@@ -22,7 +24,12 @@ absl::StatusOr<v1::Credentials> OpenCredentials(const Sealer& sealer,
   if (sealed.ciphertext().empty()) {
     return absl::InvalidArgumentError("credentials: no sealed credentials given");
   }
-  if (!absl::StartsWith(sealed.context(), expected_context_prefix)) {
+  // "<tenant_id>/" admits any integration of the tenant; a full "<tenant_id>/<integration_id>"
+  // admits that integration only (a prefix match would let "t/int_1" open "t/int_12").
+  const bool context_ok = absl::EndsWith(expected_context_prefix, "/")
+                              ? absl::StartsWith(sealed.context(), expected_context_prefix)
+                              : sealed.context() == expected_context_prefix;
+  if (!context_ok) {
     return absl::FailedPreconditionError(absl::StrCat("credentials: sealed for \"",
                                                       sealed.context(), "\", not for \"",
                                                       expected_context_prefix, "\""));
@@ -35,15 +42,27 @@ absl::StatusOr<v1::Credentials> OpenCredentials(const Sealer& sealer,
                      plaintext.status().message()));
   }
   v1::Credentials credentials;
-  if (!credentials.ParseFromString(*plaintext)) {
+  const bool parsed = credentials.ParseFromString(*plaintext);
+  SecureWipe(*plaintext);
+  if (!parsed) {
     return absl::InvalidArgumentError(absl::StrCat("credentials for \"", sealed.context(),
                                                    "\": the sealed bytes are not a Credentials"));
   }
   if (credentials.kind_case() == v1::Credentials::KIND_NOT_SET) {
+    WipeCredentials(credentials);
     return absl::InvalidArgumentError(absl::StrCat("credentials for \"", sealed.context(),
                                                    "\" hold neither a password nor a private key"));
   }
   return credentials;
+}
+
+void WipeCredentials(v1::Credentials& credentials) {
+  if (credentials.has_password()) SecureWipe(*credentials.mutable_password());
+  if (credentials.has_private_key()) {
+    SecureWipe(*credentials.mutable_private_key()->mutable_key_pem());
+    SecureWipe(*credentials.mutable_private_key()->mutable_passphrase());
+  }
+  credentials.Clear();
 }
 
 }  // namespace rostersync::transfer

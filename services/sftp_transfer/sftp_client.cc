@@ -5,6 +5,7 @@
 #include <libssh2.h>
 #include <libssh2_sftp.h>
 #include <netdb.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -45,9 +46,14 @@ std::string Base64(std::string_view bytes) {
 
 std::string Base64Decode(absl::string_view text) {
   std::string clean;
+  clean.reserve(text.size());  // one buffer, wiped below (it may hold a private key's base64)
   for (char c : text) {
     if (!absl::ascii_isspace(static_cast<unsigned char>(c))) clean.push_back(c);
   }
+  struct Wiper {
+    std::string& buffer;
+    ~Wiper() { OPENSSL_cleanse(buffer.data(), buffer.size()); }
+  } wipe_clean{clean};
   if (clean.empty() || clean.size() % 4 != 0) return "";
   std::string out(clean.size() / 4 * 3, '\0');
   int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
@@ -105,6 +111,11 @@ KeyFacts InspectPrivateKey(absl::string_view pem) {
     size_t end = pem.find(kOpenSshEnd, body_start);
     if (end == absl::string_view::npos) return facts;
     std::string blob = Base64Decode(pem.substr(body_start, end - body_start));
+    // An unencrypted key's blob holds the private key itself: wipe it on every return.
+    struct Wiper {
+      std::string& buffer;
+      ~Wiper() { OPENSSL_cleanse(buffer.data(), buffer.size()); }
+    } wipe_blob{blob};
     constexpr absl::string_view kMagic("openssh-key-v1\0", 15);
     if (!absl::StartsWith(blob, kMagic)) return facts;
     size_t pos = kMagic.size();
@@ -124,6 +135,7 @@ KeyFacts InspectPrivateKey(absl::string_view pem) {
     pos += 4;  // number of keys
     if (!read_string(&public_key)) return facts;
     size_t saved = pos;
+    OPENSSL_cleanse(blob.data(), blob.size());  // before the buffer is reused for less
     blob = public_key;
     pos = 0;
     std::string type;

@@ -77,25 +77,47 @@ absl::StatusOr<bool> PgTransferLedger::IsProcessed(const RemoteFileKey& key) {
   return found;
 }
 
-absl::Status PgTransferLedger::RecordJobResult(const v1::RunEvent& event,
-                                               const std::optional<ProcessedFile>& file) {
+absl::StatusOr<v1::RunEvent> PgTransferLedger::RecordJobResult(
+    const v1::RunEvent& event, const std::optional<ProcessedFile>& file) {
   const std::string serialized = event.SerializeAsString();
-  return pool_->Transact([&](pqxx::work& txn) -> absl::Status {
-    if (file.has_value()) {
-      txn.exec_params(
-          "INSERT INTO transfer.processed_files (tenant_id, integration_id, remote_path, "
-          "size_bytes, mtime, sha256, file_id, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-          "ON CONFLICT DO NOTHING",
-          file->key.tenant_id, file->key.integration_id, file->key.remote_path, file->key.size,
-          file->key.mtime, file->sha256, file->file_id, file->job_id);
-    }
+  v1::RunEvent recorded;
+  absl::Status st = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
     pqxx::binarystring bytes(serialized.data(), serialized.size());
-    txn.exec_params(
+    // Under READ COMMITTED a concurrent insert of the same job_id makes this wait for the other
+    // transaction and then do nothing; the SELECT below then sees the other's row.
+    pqxx::result inserted = txn.exec_params(
         "INSERT INTO transfer.job_results (job_id, tenant_id, run_id, event) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (job_id) DO NOTHING",
         event.job_id(), event.tenant_id(), event.run_id(), bytes);
+    if (inserted.affected_rows() == 1) {
+      // Only the delivery whose result is on record marks its file processed: a losing
+      // delivery may have fetched another (newer) file, which must stay fetchable.
+      if (file.has_value()) {
+        txn.exec_params(
+            "INSERT INTO transfer.processed_files (tenant_id, integration_id, remote_path, "
+            "size_bytes, mtime, sha256, file_id, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT DO NOTHING",
+            file->key.tenant_id, file->key.integration_id, file->key.remote_path, file->key.size,
+            file->key.mtime, file->sha256, file->file_id, file->job_id);
+      }
+      recorded = event;
+      return absl::OkStatus();
+    }
+    pqxx::result rows = txn.exec_params(
+        "SELECT event FROM transfer.job_results WHERE job_id = $1", event.job_id());
+    if (rows.empty()) {
+      return absl::AbortedError(absl::StrCat("transfer.job_results: result of job ",
+                                             event.job_id(), " vanished while recording"));
+    }
+    pqxx::binarystring stored(rows[0][0]);
+    if (!recorded.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {
+      return absl::DataLossError(absl::StrCat("transfer.job_results: stored event of job ",
+                                              event.job_id(), " is corrupt"));
+    }
     return absl::OkStatus();
   });
+  if (!st.ok()) return st;
+  return recorded;
 }
 
 }  // namespace rostersync::transfer

@@ -37,9 +37,13 @@ class TransferLedger {
   virtual ~TransferLedger() = default;
   virtual absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) = 0;
   virtual absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) = 0;
-  // Records the job's event and, when `file` is given, the processed file, in one transaction.
-  virtual absl::Status RecordJobResult(const v1::RunEvent& event,
-                                       const std::optional<ProcessedFile>& file) = 0;
+  // Records the job's event and, when `file` is given, the processed file, in one transaction,
+  // and returns the event that is now on record for the job. The first result recorded wins:
+  // when another delivery of the same job recorded one first, that one is returned and `file`
+  // is NOT marked processed (this delivery's work is discarded). Callers publish the returned
+  // event, so every delivery of a job publishes the same event.
+  virtual absl::StatusOr<v1::RunEvent> RecordJobResult(
+      const v1::RunEvent& event, const std::optional<ProcessedFile>& file) = 0;
 };
 
 class PgTransferLedger : public TransferLedger {
@@ -49,8 +53,8 @@ class PgTransferLedger : public TransferLedger {
 
   absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override;
   absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override;
-  absl::Status RecordJobResult(const v1::RunEvent& event,
-                               const std::optional<ProcessedFile>& file) override;
+  absl::StatusOr<v1::RunEvent> RecordJobResult(const v1::RunEvent& event,
+                                               const std::optional<ProcessedFile>& file) override;
 
  private:
   explicit PgTransferLedger(PgPool* pool) : pool_(pool) {}

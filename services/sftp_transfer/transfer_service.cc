@@ -36,6 +36,7 @@ absl::StatusOr<v1::TestConnectionResponse> ConnectionTester::Test(
   v1::TestConnectionResponse response;
   ConnectReport report;
   auto session = connector_->Connect(request.endpoint(), *credentials, &report);
+  WipeCredentials(*credentials);
   for (const ConnectStep& step : report.steps) {
     v1::ConnectionStep* out = response.add_steps();
     out->set_name(step.name);

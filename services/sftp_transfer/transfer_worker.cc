@@ -178,6 +178,7 @@ absl::Status TransferWorker::Handle(const v1::TransferJob& job) {
     return f;
   }());
   auto session = connector_->Connect(job.endpoint(), *credentials, nullptr);
+  WipeCredentials(*credentials);  // not needed once the session is authenticated
   if (!session.ok()) return Classify(job, session.status());
   if (job.op() == v1::TransferJob::OP_FETCH) return Fetch(job, **session);
   return Upload(job, **session);
@@ -292,15 +293,21 @@ absl::Status TransferWorker::Upload(const v1::TransferJob& job, SftpSession& ses
 absl::Status TransferWorker::Finish(const v1::TransferJob& job, v1::RunEvent event,
                                     const std::optional<ProcessedFile>& file) {
   const std::string op = OpName(job.op());
-  absl::Status st = ledger_->RecordJobResult(event, file);
-  if (!st.ok()) {
+  absl::StatusOr<v1::RunEvent> recorded = ledger_->RecordJobResult(event, file);
+  if (!recorded.ok()) {
     SftpMetrics::Get().Job(op, "retry");
     log::Warn("cannot record transfer job result; will retry", [&] {
       auto f = JobFields(job);
-      f.push_back({"error", std::string(st.message())});
+      f.push_back({"error", std::string(recorded.status().message())});
       return f;
     }());
-    return st;
+    return recorded.status();
+  }
+  if (recorded->SerializeAsString() != event.SerializeAsString()) {
+    // Another delivery of this job finished first: publish its event, never a second one.
+    log::Warn("transfer job finished concurrently by another delivery; publishing its event",
+              JobFields(job));
+    event = *std::move(recorded);
   }
   auto published = publisher_->Publish(kEventsStream, EncodeQueueMessage(event));
   if (!published.ok()) {

@@ -32,7 +32,9 @@ const std::vector<GlobalSpec>& Globals() {
       {"--backup", "HOST:PORT", "backup address (env ROSTERSYNC_BACKUP, default 127.0.0.1:50061)"},
       {"--tenant", "TENANT", "tenant id (env ROSTERSYNC_TENANT; required)"},
       {"--output", "table|json", "output format (default table)"},
-      {"--timeout", "SECONDS", "deadline of every call (default 30)"},
+      {"--timeout", "SECONDS",
+       "deadline of every call (default 30; 3600 for imports upload|preview|approve and "
+       "backups restore)"},
   };
   return *globals;
 }
@@ -136,6 +138,20 @@ const std::vector<CommandSpec>& Commands() {
                "last_name, language, active, person_type, seat or attr:NAME",
                /*repeatable=*/true),
            Opt("--sync", "delete|deactivate|keep", "import: people absent from the file"),
+           Opt("--encoding", "auto|utf-8|windows-1252", "import: file encoding (default auto)"),
+           Opt("--delimiter", "D", "import: , ; tab or | (default: sniffed)"),
+           Opt("--date-format", "FORMAT", "import: date attributes not in ISO 8601, e.g. %m/%d/%Y"),
+           Opt("--attr-type", "NAME=TYPE",
+               "import: type of attribute NAME: string|date|boolean|email|int (repeatable)",
+               /*repeatable=*/true),
+           Opt("--max-invalid-share", "SHARE",
+               "import: reject the file past this share of invalid rows (0..1, default 0.05)"),
+           Opt("--max-removals", "N", "import: hold removals above N for approval (default 500)"),
+           Opt("--max-removal-share", "SHARE",
+               "import: hold removals above this share of the roster (0..1, default 0.2)"),
+           Opt("--max-row-drop-share", "SHARE",
+               "import: hold a file whose row count fell by more than this (0..1, default 0.5)"),
+           Switch("--allow-header-change", "import: do not hold a file whose headers changed"),
            Opt("--file-name", "NAME", "export: remote file name"),
            Switch("--inactive", "create the integration inactive (not scheduled)"),
        },
@@ -175,6 +191,8 @@ const std::vector<CommandSpec>& Commands() {
        {
            Opt("--type", "TYPE", "employee|contractor|intern|part_time|student|staff|other"),
            Opt("--active", "true|false", "only active or only inactive people"),
+           Opt("--attr", "NAME=VALUE", "only people whose attribute NAME is VALUE (repeatable)",
+               /*repeatable=*/true),
            Opt("--limit", "N", "at most N rows (default 100)"),
        },
        "list people"},
@@ -193,6 +211,49 @@ const std::vector<CommandSpec>& Commands() {
        },
        "list imports, newest first"},
       {"imports", "show", {"IMPORT_ID"}, {}, "show one import with its row errors"},
+      {"imports",
+       "preview",
+       {"FILE"},
+       {
+           Opt("--integration", "ID",
+               "preview as this integration's import: its mapping and policy are the defaults, "
+               "and its people are the ones a full sync may remove"),
+           Opt("--map", "'Source Header=field'", "header mapping (repeatable)",
+               /*repeatable=*/true),
+           Opt("--sync", "delete|deactivate|keep", "people absent from the file"),
+           Opt("--encoding", "auto|utf-8|windows-1252", "file encoding (default auto)"),
+           Opt("--delimiter", "D", ", ; tab or | (default: sniffed)"),
+           Opt("--examples", "N", "examples of each change kind (default 10)"),
+       },
+       "dry run of a local CSV: counts per change kind, examples, the diff file; nothing "
+       "applied"},
+      {"imports",
+       "upload",
+       {"FILE"},
+       {
+           Opt("--integration", "ID",
+               "import as this integration: its mapping and policy are the defaults, and its "
+               "people are the ones a full sync may remove"),
+           Opt("--map", "'Source Header=field'", "header mapping (repeatable)",
+               /*repeatable=*/true),
+           Opt("--sync", "delete|deactivate|keep", "people absent from the file"),
+           Opt("--encoding", "auto|utf-8|windows-1252", "file encoding (default auto)"),
+           Opt("--delimiter", "D", ", ; tab or | (default: sniffed)"),
+           Opt("--request-id", "R", "idempotency key: a retried upload with R applies once"),
+       },
+       "import a local CSV (backed up first); exit 1 if rejected or failed"},
+      {"imports",
+       "errors",
+       {"IMPORT_ID"},
+       {
+           Opt("-o", "PATH", "write to PATH instead of stdout", false, "--output-file"),
+       },
+       "download an import's error report (line, column, value, reason) as CSV"},
+      {"imports",
+       "approve",
+       {"IMPORT_ID"},
+       {},
+       "apply exactly the removals a held import set aside"},
       {"backups",
        "list",
        {},
@@ -209,6 +270,14 @@ const std::vector<CommandSpec>& Commands() {
            Opt("-o", "PATH", "write to PATH instead of stdout", false, "--output-file"),
        },
        "download an archived file (verified; a partial file is deleted on error)"},
+      {"backups",
+       "restore",
+       {"BACKUP_FILE_ID"},
+       {
+           Switch("--preview", "show what the restore would change; change nothing"),
+           Opt("--examples", "N", "examples of each change kind (default 10)"),
+       },
+       "bring back the roster of a backup exactly (the current one is backed up first)"},
   };
   return *commands;
 }
@@ -396,6 +465,7 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args, const Env
     absl::StatusOr<absl::Duration> timeout = ParseSeconds(it->second, "--timeout");
     if (!timeout.ok()) return timeout.status();
     g.timeout = *timeout;
+    g.timeout_explicit = true;
   }
   return parsed;
 }

@@ -26,6 +26,9 @@ struct GlobalOptions {
   std::string tenant;
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(30);
+  // --timeout was given: long-running calls (upload, restore) use it instead of their own
+  // longer default.
+  bool timeout_explicit = false;
 };
 
 struct OptionSpec {

@@ -10,11 +10,15 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
@@ -24,6 +28,7 @@ namespace rostersync::rosterctl {
 namespace {
 
 constexpr size_t kMaxSecretBytes = 64 * 1024;
+constexpr absl::Duration kLongCallTimeout = absl::Hours(1);
 constexpr char kOutcomePayload[] = "type.rostersync.dev/rosterctl.Outcome";
 
 // A failure that is not an error of a call: a run that ended FAILED, a connection test that
@@ -56,6 +61,12 @@ class Runner {
   void SetDeadline(grpc::ClientContext* c) const {
     c->set_deadline(absl::ToChronoTime(absl::Now() + args_.global.timeout));
   }
+  // Imports and restores of large rosters take minutes: an hour unless --timeout was given.
+  void SetLongDeadline(grpc::ClientContext* c) const {
+    const absl::Duration d =
+        args_.global.timeout_explicit ? args_.global.timeout : kLongCallTimeout;
+    c->set_deadline(absl::ToChronoTime(absl::Now() + d));
+  }
   absl::Status PrintJson(const google::protobuf::Message& message);
   absl::StatusOr<int64_t> Limit(int64_t fallback) const;
 
@@ -71,8 +82,17 @@ class Runner {
   absl::Status PeopleAssignSeat();
   absl::Status ImportsList();
   absl::Status ImportsShow();
+  absl::Status ImportsPreviewOrUpload(bool preview);
+  absl::Status ImportsErrors();
+  absl::Status ImportsApprove();
   absl::Status BackupsList();
   absl::Status BackupsDownload();
+  absl::Status BackupsRestore();
+
+  // Downloads archived file `file_id` into `path` ("" or "-": the output stream), verified.
+  absl::Status DownloadFile(const std::string& file_id, const std::string& path);
+  // The outcome of an import-like call: exit 1 (an outcome failure) if REJECTED or FAILED.
+  absl::Status ImportOutcome(const v1::ImportSummary& s, absl::string_view what);
 
   absl::Status PrintIntegration(const v1::Integration& integration);
   absl::Status PrintPerson(const v1::Person& person);
@@ -140,6 +160,10 @@ std::string ImportStatusName(v1::ImportStatus status) {
       return "rejected";
     case v1::IMPORT_STATUS_FAILED:
       return "failed";
+    case v1::IMPORT_STATUS_HELD:
+      return "held";
+    case v1::IMPORT_STATUS_PREVIEW:
+      return "preview";
     default:
       return "-";
   }
@@ -173,9 +197,52 @@ void AddImportCounts(KeyValuePrinter& kv, const v1::ImportSummary& s) {
   kv.Add("Deactivated", absl::StrCat(s.deactivated()));
   kv.Add("Unchanged", absl::StrCat(s.unchanged()));
   kv.Add("Rejected rows", absl::StrCat(s.rejected_rows()));
+  if (s.held() > 0 || s.status() == v1::IMPORT_STATUS_HELD) {
+    kv.Add("Held removals", absl::StrCat(s.held()));
+    kv.Add("Held reason", OrDash(s.held_reason()));
+  }
+  if (s.has_approved_at()) kv.Add("Approved", FormatTimestamp(s.approved_at()));
   kv.Add("Source file", OrDash(s.source_file_id()));
   kv.Add("Backup file", OrDash(s.backup_file_id()));
+  if (!s.error_report_file_id().empty()) kv.Add("Error report", s.error_report_file_id());
+  if (!s.diff_file_id().empty()) kv.Add("Diff file", s.diff_file_id());
+  if (!s.source().empty()) kv.Add("Source", s.source());
   if (!s.message().empty()) kv.Add("Message", s.message());
+}
+
+std::string ChangeKindName(v1::ChangeKind kind) {
+  std::string name = v1::ChangeKind_Name(kind);
+  constexpr absl::string_view kPrefix = "CHANGE_KIND_";
+  if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
+  return absl::AsciiStrToLower(name);
+}
+
+// What a hint about a HELD import says: how many removals wait, why, and the command.
+std::string HeldHint(const v1::ImportSummary& s) {
+  if (s.status() != v1::IMPORT_STATUS_HELD) return "";
+  return absl::StrCat("\n", s.held(), " removals are held for approval: ",
+                      SanitizeCell(s.held_reason().empty() ? "-" : s.held_reason()),
+                      "\nAdds and updates were applied. Review with `rosterctl imports show ",
+                      SanitizeCell(s.import_id()),
+                      "`; apply the held removals with "
+                      "`rosterctl imports approve ",
+                      SanitizeCell(s.import_id()), "`.\n");
+}
+
+std::string HeaderNotes(const v1::ImportSummary& s) {
+  if (s.header_notes().empty()) return "";
+  std::string text = "\nHeader notes:\n";
+  for (const std::string& note : s.header_notes()) {
+    absl::StrAppend(&text, "  - ", SanitizeCell(note), "\n");
+  }
+  return text;
+}
+
+// One line about a person in an example: name and email.
+std::string PersonLabel(const v1::Person& p) {
+  std::string name = absl::StrCat(p.first_name(), p.first_name().empty() ? "" : " ", p.last_name());
+  if (!p.email().empty()) absl::StrAppend(&name, name.empty() ? "" : " ", "<", p.email(), ">");
+  return name;
 }
 
 std::string FormatRowErrors(const v1::ImportSummary& s) {
@@ -205,6 +272,11 @@ absl::Status Runner::Run() {
   if (name == "imports show") return ImportsShow();
   if (name == "backups list") return BackupsList();
   if (name == "backups download") return BackupsDownload();
+  if (name == "imports preview") return ImportsPreviewOrUpload(/*preview=*/true);
+  if (name == "imports upload") return ImportsPreviewOrUpload(/*preview=*/false);
+  if (name == "imports errors") return ImportsErrors();
+  if (name == "imports approve") return ImportsApprove();
+  if (name == "backups restore") return BackupsRestore();
   return absl::UnimplementedError(absl::StrCat("command '", name, "' is not implemented"));
 }
 
@@ -231,7 +303,23 @@ absl::Status Runner::PrintIntegration(const v1::Integration& i) {
     const v1::ImportSettings& s = i.import_settings();
     kv.Add("Folder", OrDash(s.remote_folder()));
     kv.Add("Glob", OrDash(s.file_glob()));
-    kv.Add("Sync policy", SyncPolicyName(s.sync_policy()));
+    const v1::ImportPolicy& p = s.policy();
+    kv.Add("Sync policy",
+           SyncPolicyName(p.sync_policy() != v1::SYNC_POLICY_UNSPECIFIED ? p.sync_policy()
+                                                                         : s.sync_policy()));
+    kv.Add("Encoding", p.encoding().empty() ? "auto" : p.encoding());
+    kv.Add("Delimiter", p.delimiter().empty() ? "sniffed" : absl::CEscape(p.delimiter()));
+    if (!p.date_format().empty()) kv.Add("Date format", p.date_format());
+    std::map<std::string, std::string> types(p.attribute_types().begin(),
+                                             p.attribute_types().end());
+    for (const auto& [name, type] : types) kv.Add("Attribute type", absl::StrCat(name, ": ", type));
+    if (p.has_max_invalid_share()) kv.Add("Max invalid share", absl::StrCat(p.max_invalid_share()));
+    if (p.has_max_removals()) kv.Add("Max removals", absl::StrCat(p.max_removals()));
+    if (p.has_max_removal_share()) kv.Add("Max removal share", absl::StrCat(p.max_removal_share()));
+    if (p.has_max_row_drop_share()) {
+      kv.Add("Max row drop share", absl::StrCat(p.max_row_drop_share()));
+    }
+    if (p.allow_header_change()) kv.Add("Header change", "allowed");
     std::map<std::string, std::string> sorted(s.header_map().begin(), s.header_map().end());
     for (const auto& [source, field] : sorted) {
       kv.Add("Map", absl::StrCat("'", source, "' -> ", field));
@@ -397,6 +485,11 @@ absl::Status Runner::RunsTrigger() {
   std::string message = absl::StrCat("run ", run.run_id(), " ended ",
                                      absl::AsciiStrToUpper(RunStateName(run.state())));
   if (!run.error().empty()) absl::StrAppend(&message, ": ", SanitizeCell(run.error()));
+  if (run.state() == v1::RUN_STATE_HELD && !run.import_summary().import_id().empty()) {
+    absl::StrAppend(&message, ": ", SanitizeCell(run.import_summary().held_reason()),
+                    "; approve with `rosterctl imports approve ",
+                    SanitizeCell(run.import_summary().import_id()), "`");
+  }
   return OutcomeFailure(message);
 }
 
@@ -486,6 +579,13 @@ absl::Status Runner::PeopleList() {
     ASSIGN_OR_RETURN(bool active, ParseBool(args_.Get("--active"), "--active"));
     base.set_active(active);
   }
+  for (const std::string& a : args_.GetAll("--attr")) {
+    ASSIGN_OR_RETURN(auto kv, ParseKeyValue(a, "--attr"));
+    if (base.attributes().count(kv.first) > 0) {
+      return UsageError(absl::StrCat("--attr gives attribute '", kv.first, "' twice"));
+    }
+    (*base.mutable_attributes())[kv.first] = kv.second;
+  }
   v1::ListPeopleResponse all;
   std::string next;
   RETURN_IF_ERROR(Paginate(
@@ -566,12 +666,12 @@ absl::Status Runner::ImportsList() {
   all.set_next_page_token(next);
   if (Json()) return PrintJson(all);
   TablePrinter t({"IMPORT", "INTEGRATION", "RUN", "STATUS", "ROWS", "ADDED", "UPDATED", "DELETED",
-                  "DEACTIVATED", "UNCHANGED", "REJECTED", "STARTED"});
+                  "DEACTIVATED", "UNCHANGED", "REJECTED", "HELD", "STARTED"});
   for (const v1::ImportSummary& s : all.imports()) {
     t.AddRow({s.import_id(), OrDash(s.integration_id()), OrDash(s.run_id()),
               ImportStatusName(s.status()), absl::StrCat(s.rows_read()), absl::StrCat(s.added()),
               absl::StrCat(s.updated()), absl::StrCat(s.deleted()), absl::StrCat(s.deactivated()),
-              absl::StrCat(s.unchanged()), absl::StrCat(s.rejected_rows()),
+              absl::StrCat(s.unchanged()), absl::StrCat(s.rejected_rows()), absl::StrCat(s.held()),
               FormatTimestamp(s.started_at())});
   }
   t.Print(out_);
@@ -588,14 +688,115 @@ absl::Status Runner::ImportsShow() {
   v1::ImportSummary s;
   RETURN_IF_ERROR(FromGrpc(ctx_.stubs->roster->GetImport(&c, request, &s)));
   if (Json()) return PrintJson(s);
-  KeyValuePrinter kv;
-  AddImportCounts(kv, s);
-  kv.Add("Integration", OrDash(s.integration_id()));
-  kv.Add("Run", OrDash(s.run_id()));
-  kv.Add("Started", FormatTimestamp(s.started_at()));
-  kv.Add("Finished", FormatTimestamp(s.finished_at()));
-  kv.Print(out_);
-  out_ << FormatRowErrors(s);
+  out_ << FormatImportSummary(s);
+  return absl::OkStatus();
+}
+
+absl::Status Runner::ImportOutcome(const v1::ImportSummary& s, absl::string_view what) {
+  if (s.status() != v1::IMPORT_STATUS_REJECTED && s.status() != v1::IMPORT_STATUS_FAILED) {
+    return absl::OkStatus();
+  }
+  std::string message = absl::StrCat(
+      what, " ", s.import_id().empty() ? "" : s.import_id(), s.import_id().empty() ? "" : " ",
+      s.status() == v1::IMPORT_STATUS_REJECTED ? "was rejected" : "failed");
+  if (!s.message().empty()) absl::StrAppend(&message, ": ", SanitizeCell(s.message()));
+  if (!s.error_report_file_id().empty()) {
+    absl::StrAppend(&message, " (error report: rosterctl imports errors ", s.import_id(), ")");
+  }
+  return OutcomeFailure(message);
+}
+
+absl::Status Runner::ImportsPreviewOrUpload(bool preview) {
+  const std::string& path = args_.positionals[0];
+  // A file that cannot be read fails before any call is made.
+  const absl::Status readable = StreamLocalFile(path, 1, [](absl::string_view) {
+    return absl::CancelledError("readable");  // one byte read is enough to know
+  });
+  if (!readable.ok() && !absl::IsCancelled(readable)) return readable;
+  std::optional<v1::Integration> integration;
+  if (args_.Has("--integration")) {
+    v1::GetIntegrationRequest get;
+    get.set_tenant_id(Tenant());
+    get.set_integration_id(args_.Get("--integration"));
+    grpc::ClientContext c;
+    SetDeadline(&c);
+    v1::Integration got;
+    RETURN_IF_ERROR(FromGrpc(ctx_.stubs->integrations->GetIntegration(&c, get, &got)));
+    integration = std::move(got);
+  }
+  ASSIGN_OR_RETURN(v1::UploadRosterHeader header,
+                   BuildUploadHeader(args_, integration ? &*integration : nullptr, preview));
+  header.set_tenant_id(Tenant());
+
+  grpc::ClientContext c;
+  SetLongDeadline(&c);  // bounds the whole upload and import
+  v1::ImportSummary summary;
+  std::unique_ptr<grpc::ClientWriterInterface<v1::UploadRosterRequest>> writer =
+      ctx_.stubs->roster->UploadRoster(&c, &summary);
+  v1::UploadRosterRequest first;
+  *first.mutable_header() = header;
+  bool stream_open = writer->Write(first);
+  int64_t sent = 0;
+  absl::Status local;
+  if (stream_open) {
+    local = StreamLocalFile(path, 256 * 1024, [&](absl::string_view chunk) -> absl::Status {
+      v1::UploadRosterRequest part;
+      part.set_chunk(std::string(chunk));
+      if (!writer->Write(part)) {
+        stream_open = false;  // the server ended the call; Finish() says why
+        return absl::CancelledError("stream closed");
+      }
+      sent += static_cast<int64_t>(chunk.size());
+      return absl::OkStatus();
+    });
+    if (absl::IsCancelled(local) && !stream_open) local = absl::OkStatus();
+  }
+  if (!local.ok()) {
+    c.TryCancel();
+    writer->Finish();
+    return local;
+  }
+  if (stream_open) writer->WritesDone();
+  RETURN_IF_ERROR(FromGrpc(writer->Finish()));
+  if (Json()) {
+    RETURN_IF_ERROR(PrintJson(summary));
+  } else {
+    out_ << (preview ? FormatDiff(summary) : FormatImportSummary(summary));
+  }
+  return ImportOutcome(summary, preview ? "the preview of import" : "import");
+}
+
+absl::Status Runner::ImportsErrors() {
+  v1::GetImportRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_import_id(args_.positionals[0]);
+  v1::ImportSummary s;
+  {
+    grpc::ClientContext c;
+    SetDeadline(&c);
+    RETURN_IF_ERROR(FromGrpc(ctx_.stubs->roster->GetImport(&c, request, &s)));
+  }
+  if (s.error_report_file_id().empty()) {
+    return OutcomeFailure(absl::StrCat(
+        "import ", SanitizeCell(request.import_id()), " has no error report (", s.rejected_rows(),
+        " rejected rows",
+        s.rejected_rows() > 0 ? "; the first are listed by `rosterctl imports show`" : "", ")"));
+  }
+  return DownloadFile(s.error_report_file_id(), args_.Get("-o"));
+}
+
+absl::Status Runner::ImportsApprove() {
+  v1::ApproveDeletionsRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_import_id(args_.positionals[0]);
+  grpc::ClientContext c;
+  SetLongDeadline(&c);
+  v1::ImportSummary s;
+  RETURN_IF_ERROR(FromGrpc(ctx_.stubs->roster->ApproveDeletions(&c, request, &s)));
+  if (Json()) return PrintJson(s);
+  out_ << "Approved the held removals of import " << SanitizeCell(s.import_id()) << ": "
+       << s.deleted() << " deleted, " << s.deactivated() << " deactivated\n\n";
+  out_ << FormatImportSummary(s);
   return absl::OkStatus();
 }
 
@@ -720,12 +921,42 @@ class DownloadSink {
   int fd_ = -1;
 };
 
+absl::Status Runner::BackupsRestore() {
+  v1::RestoreBackupRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_backup_file_id(args_.positionals[0]);
+  request.set_preview(args_.Has("--preview"));
+  if (args_.Has("--examples")) {
+    ASSIGN_OR_RETURN(int64_t n, ParseInt(args_.Get("--examples"), "--examples", 0, 1000));
+    request.set_examples_per_kind(static_cast<int32_t>(n));
+  }
+  grpc::ClientContext c;
+  SetLongDeadline(&c);
+  v1::ImportSummary s;
+  RETURN_IF_ERROR(FromGrpc(ctx_.stubs->roster->RestoreBackup(&c, request, &s)));
+  if (Json()) {
+    RETURN_IF_ERROR(PrintJson(s));
+  } else if (request.preview()) {
+    out_ << "Restore preview of backup " << SanitizeCell(request.backup_file_id())
+         << " (nothing changed):\n"
+         << FormatDiff(s);
+  } else {
+    out_ << "Restored backup " << SanitizeCell(request.backup_file_id()) << "; the roster before "
+         << "the restore is backup " << OrDash(s.backup_file_id()) << "\n\n"
+         << FormatImportSummary(s);
+  }
+  return ImportOutcome(s, "restore");
+}
+
 absl::Status Runner::BackupsDownload() {
-  const std::string path = args_.Get("-o");
+  return DownloadFile(args_.positionals[0], args_.Get("-o"));
+}
+
+absl::Status Runner::DownloadFile(const std::string& file_id, const std::string& path) {
   ASSIGN_OR_RETURN(std::unique_ptr<DownloadSink> sink, DownloadSink::Open(path, &out_));
   v1::GetFileRequest request;
   request.set_tenant_id(Tenant());
-  request.set_file_id(args_.positionals[0]);
+  request.set_file_id(file_id);
   grpc::ClientContext c;
   SetDeadline(&c);  // bounds the whole transfer
   std::unique_ptr<grpc::ClientReaderInterface<v1::GetFileResponse>> reader =
@@ -781,7 +1012,7 @@ absl::Status Runner::BackupsDownload() {
   if (!status.ok()) {
     sink->Discard();
     if (!sink->to_file() && received > 0) {
-      err_ << "rosterctl: backups download: the " << received
+      err_ << "rosterctl: " << args_.command->FullName() << ": the " << received
            << " bytes already written to stdout are incomplete or corrupt; discard them\n";
     }
     return status;
@@ -861,6 +1092,234 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::str
   return std::make_pair(source, field);
 }
 
+absl::StatusOr<std::pair<std::string, std::string>> ParseKeyValue(absl::string_view value,
+                                                                  absl::string_view option) {
+  const size_t eq = value.find('=');
+  if (eq == absl::string_view::npos || eq == 0) {
+    return UsageError(absl::StrCat("invalid ", option, " '", value, "' (expected NAME=VALUE)"));
+  }
+  return std::make_pair(std::string(absl::StripAsciiWhitespace(value.substr(0, eq))),
+                        std::string(absl::StripAsciiWhitespace(value.substr(eq + 1))));
+}
+
+absl::StatusOr<double> ParseShare(absl::string_view value, absl::string_view option) {
+  double share = 0;
+  if (!absl::SimpleAtod(value, &share) || !(share >= 0.0 && share <= 1.0)) {
+    return UsageError(absl::StrCat("invalid value '", value, "' for ", option,
+                                   " (expected a share between 0 and 1, e.g. 0.2)"));
+  }
+  return share;
+}
+
+absl::Status ApplyPolicyOptions(const ParsedArgs& args, v1::ImportPolicy* policy) {
+  if (args.Has("--sync")) {
+    ASSIGN_OR_RETURN(v1::SyncPolicy sync, ParseSyncPolicy(args.Get("--sync"), "--sync"));
+    policy->set_sync_policy(sync);
+  }
+  if (args.Has("--encoding")) {
+    const std::string e = absl::AsciiStrToLower(args.Get("--encoding"));
+    if (e != "auto" && e != "utf-8" && e != "windows-1252") {
+      return UsageError(absl::StrCat("invalid value '", args.Get("--encoding"),
+                                     "' for --encoding (expected auto|utf-8|windows-1252)"));
+    }
+    policy->set_encoding(e);
+  }
+  if (args.Has("--delimiter")) {
+    static const auto* kDelimiters = new std::map<std::string, std::string>{
+        {",", ","},    {"comma", ","}, {";", ";"}, {"semicolon", ";"}, {"\t", "\t"},
+        {"\\t", "\t"}, {"tab", "\t"},  {"|", "|"}, {"pipe", "|"}};
+    auto it = kDelimiters->find(absl::AsciiStrToLower(args.Get("--delimiter")));
+    if (it == kDelimiters->end()) {
+      return UsageError(absl::StrCat("invalid value '", absl::CEscape(args.Get("--delimiter")),
+                                     "' for --delimiter (expected , ; tab or |)"));
+    }
+    policy->set_delimiter(it->second);
+  }
+  if (args.Has("--date-format")) {
+    if (args.Get("--date-format").find('%') == std::string::npos) {
+      return UsageError(absl::StrCat("invalid value '", args.Get("--date-format"),
+                                     "' for --date-format (expected a format such as %m/%d/%Y)"));
+    }
+    policy->set_date_format(args.Get("--date-format"));
+  }
+  std::set<std::string> typed;  // a repeat on the command line is an error; an integration's
+                                // own type is simply overridden
+  for (const std::string& a : args.GetAll("--attr-type")) {
+    ASSIGN_OR_RETURN(auto kv, ParseKeyValue(a, "--attr-type"));
+    if (!typed.insert(kv.first).second) {
+      return UsageError(absl::StrCat("--attr-type gives attribute '", kv.first, "' twice"));
+    }
+    const std::string type = absl::AsciiStrToLower(kv.second);
+    if (type != "string" && type != "date" && type != "boolean" && type != "email" &&
+        type != "int") {
+      return UsageError(absl::StrCat("invalid type '", kv.second, "' for --attr-type ", kv.first,
+                                     " (expected string|date|boolean|email|int)"));
+    }
+    (*policy->mutable_attribute_types())[kv.first] = type;
+  }
+  if (args.Has("--max-invalid-share")) {
+    ASSIGN_OR_RETURN(double v, ParseShare(args.Get("--max-invalid-share"), "--max-invalid-share"));
+    policy->set_max_invalid_share(v);
+  }
+  if (args.Has("--max-removals")) {
+    ASSIGN_OR_RETURN(int64_t v, ParseInt(args.Get("--max-removals"), "--max-removals", 0,
+                                         std::numeric_limits<int64_t>::max()));
+    policy->set_max_removals(v);
+  }
+  if (args.Has("--max-removal-share")) {
+    ASSIGN_OR_RETURN(double v, ParseShare(args.Get("--max-removal-share"), "--max-removal-share"));
+    policy->set_max_removal_share(v);
+  }
+  if (args.Has("--max-row-drop-share")) {
+    ASSIGN_OR_RETURN(double v,
+                     ParseShare(args.Get("--max-row-drop-share"), "--max-row-drop-share"));
+    policy->set_max_row_drop_share(v);
+  }
+  if (args.Has("--allow-header-change")) policy->set_allow_header_change(true);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::UploadRosterHeader> BuildUploadHeader(const ParsedArgs& args,
+                                                         const v1::Integration* integration,
+                                                         bool preview) {
+  v1::UploadRosterHeader header;
+  header.set_tenant_id(args.global.tenant);
+  const std::string& path = args.positionals.at(0);
+  const size_t slash = path.find_last_of('/');
+  header.set_name(slash == std::string::npos ? path : path.substr(slash + 1));
+  if (header.name().empty()) return UsageError(absl::StrCat("'", path, "' is not a file name"));
+  if (integration != nullptr) {
+    if (integration->direction() != v1::RUN_DIRECTION_IMPORT) {
+      return UsageError(absl::StrCat("--integration ", integration->integration_id(),
+                                     " is an export integration; give an import integration"));
+    }
+    const v1::ImportSettings& s = integration->import_settings();
+    header.set_integration_id(integration->integration_id());
+    *header.mutable_header_map() = s.header_map();
+    *header.mutable_policy() = s.policy();
+    if (header.policy().sync_policy() == v1::SYNC_POLICY_UNSPECIFIED) {
+      header.mutable_policy()->set_sync_policy(s.sync_policy());
+    }
+  } else if (args.Has("--integration")) {
+    header.set_integration_id(args.Get("--integration"));
+  }
+  if (args.Has("--map")) {
+    header.clear_header_map();  // the given mapping replaces the integration's
+    for (const std::string& m : args.GetAll("--map")) {
+      ASSIGN_OR_RETURN(auto mapping, ParseHeaderMapping(m));
+      if (header.header_map().count(mapping.first) > 0) {
+        return UsageError(absl::StrCat("--map maps source header '", mapping.first, "' twice"));
+      }
+      (*header.mutable_header_map())[mapping.first] = mapping.second;
+    }
+  }
+  RETURN_IF_ERROR(ApplyPolicyOptions(args, header.mutable_policy()));
+  header.set_preview(preview);
+  if (preview) {
+    int64_t examples = 10;
+    if (args.Has("--examples")) {
+      ASSIGN_OR_RETURN(examples, ParseInt(args.Get("--examples"), "--examples", 0, 1000));
+    }
+    header.set_examples_per_kind(static_cast<int32_t>(examples));
+  }
+  header.set_request_id(args.Get("--request-id"));
+  return header;
+}
+
+absl::Status StreamLocalFile(const std::string& path, size_t chunk_bytes,
+                             const std::function<absl::Status(absl::string_view)>& sink) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int e = errno;
+    std::string message = absl::StrCat("cannot read ", path, ": ", std::strerror(e));
+    if (e == ENOENT) return absl::NotFoundError(message);
+    if (e == EACCES) return absl::PermissionDeniedError(message);
+    return absl::FailedPreconditionError(message);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    ::close(fd);
+    return absl::FailedPreconditionError(absl::StrCat("cannot read ", path, ": is a directory"));
+  }
+  std::string buf(chunk_bytes, '\0');
+  absl::Status status;
+  while (status.ok()) {
+    ssize_t n = ::read(fd, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      status = absl::FailedPreconditionError(
+          absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+      break;
+    }
+    if (n == 0) break;
+    status = sink(absl::string_view(buf.data(), static_cast<size_t>(n)));
+  }
+  ::close(fd);
+  return status;
+}
+
+std::string FormatImportSummary(const v1::ImportSummary& s) {
+  KeyValuePrinter kv;
+  AddImportCounts(kv, s);
+  kv.Add("Integration", OrDash(s.integration_id()));
+  kv.Add("Run", OrDash(s.run_id()));
+  kv.Add("Started", FormatTimestamp(s.started_at()));
+  kv.Add("Finished", FormatTimestamp(s.finished_at()));
+  std::string text = kv.Render();
+  absl::StrAppend(&text, HeldHint(s), HeaderNotes(s), FormatRowErrors(s));
+  if (!s.error_report_file_id().empty() && s.rejected_rows() > s.errors_size()) {
+    absl::StrAppend(&text, "Every row error: rosterctl imports errors ",
+                    SanitizeCell(s.import_id()), " -o errors.csv\n");
+  }
+  return text;
+}
+
+std::string FormatDiff(const v1::ImportSummary& s) {
+  std::string text;
+  if (!s.message().empty()) absl::StrAppend(&text, "Message: ", SanitizeCell(s.message()), "\n");
+  absl::StrAppend(&text, "Rows read: ", s.rows_read(), "\n\n");
+  TablePrinter counts({"CHANGE", "COUNT"});
+  counts.AddRow({"added", absl::StrCat(s.added())});
+  counts.AddRow({"updated", absl::StrCat(s.updated())});
+  counts.AddRow({"deleted", absl::StrCat(s.deleted())});
+  counts.AddRow({"deactivated", absl::StrCat(s.deactivated())});
+  counts.AddRow({"unchanged", absl::StrCat(s.unchanged())});
+  counts.AddRow({"rejected rows", absl::StrCat(s.rejected_rows())});
+  absl::StrAppend(&text, counts.Render());
+  if (s.held() > 0 || !s.held_reason().empty()) {
+    absl::StrAppend(&text, "\nWould hold ", s.held(),
+                    " removals for approval: ", SanitizeCell(OrDash(s.held_reason())), "\n");
+  }
+  if (!s.examples().empty()) {
+    TablePrinter t({"KIND", "PERSON", "DETAIL"});
+    for (const v1::PersonChange& c : s.examples()) {
+      std::string detail;
+      switch (c.kind()) {
+        case v1::CHANGE_KIND_ADDED:
+          detail = PersonLabel(c.after());
+          break;
+        case v1::CHANGE_KIND_UPDATED:
+          detail = absl::StrCat("changed: ", absl::StrJoin(c.changed_fields(), ", "));
+          break;
+        default:
+          detail = PersonLabel(c.has_before() ? c.before() : c.after());
+      }
+      t.AddRow({ChangeKindName(c.kind()), c.person_id(), detail});
+    }
+    absl::StrAppend(&text, "\nExamples:\n", t.Render());
+  }
+  absl::StrAppend(&text, HeaderNotes(s), FormatRowErrors(s));
+  if (!s.error_report_file_id().empty()) {
+    absl::StrAppend(&text, "\nError report: ", s.error_report_file_id(),
+                    " (rosterctl backups download ", s.error_report_file_id(), " -o errors.csv)\n");
+  }
+  if (!s.diff_file_id().empty()) {
+    absl::StrAppend(&text, "\nDiff file: ", s.diff_file_id(), " (rosterctl backups download ",
+                    s.diff_file_id(), " -o diff.csv)\n");
+  }
+  return text;
+}
+
 namespace {
 
 std::string StripOneNewline(std::string s) {
@@ -929,8 +1388,12 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
       ASSIGN_OR_RETURN(v1::SyncPolicy policy, ParseSyncPolicy(args.Get("--sync"), "--sync"));
       s.set_sync_policy(policy);
     }
+    RETURN_IF_ERROR(ApplyPolicyOptions(args, s.mutable_policy()));
   } else {
-    for (const char* import_only : {"--glob", "--map", "--sync"}) {
+    for (const char* import_only :
+         {"--glob", "--map", "--sync", "--encoding", "--delimiter", "--date-format", "--attr-type",
+          "--max-invalid-share", "--max-removals", "--max-removal-share", "--max-row-drop-share",
+          "--allow-header-change"}) {
       if (args.Has(import_only)) {
         return UsageError(absl::StrCat(import_only, " is for --direction import"));
       }

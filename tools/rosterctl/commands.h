@@ -59,6 +59,34 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
 // Parses one --map value "Source Header=canonical_field" (split at the last '=').
 absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::string_view value);
 
+// Parses "NAME=VALUE" (split at the first '='; both trimmed; NAME non-empty) for --attr and
+// --attr-type.
+absl::StatusOr<std::pair<std::string, std::string>> ParseKeyValue(absl::string_view value,
+                                                                  absl::string_view option);
+// A share in [0, 1], e.g. "0.2".
+absl::StatusOr<double> ParseShare(absl::string_view value, absl::string_view option);
+// Sets the ImportPolicy fields of whichever policy options `args` carries (--sync, --encoding,
+// --delimiter, --date-format, --attr-type, --max-*, --allow-header-change) over `policy`.
+// --delimiter also takes the words comma, semicolon, tab (or \t) and pipe.
+absl::Status ApplyPolicyOptions(const ParsedArgs& args, v1::ImportPolicy* policy);
+// The header of `imports preview|upload FILE`: the integration's mapping and policy (when
+// `integration` is given) overridden by the options.
+absl::StatusOr<v1::UploadRosterHeader> BuildUploadHeader(const ParsedArgs& args,
+                                                         const v1::Integration* integration,
+                                                         bool preview);
+
+// Calls `sink` with successive chunks of at most `chunk_bytes` of a local file. Errors name
+// the path.
+absl::Status StreamLocalFile(const std::string& path, size_t chunk_bytes,
+                             const std::function<absl::Status(absl::string_view)>& sink);
+
+// An import as `imports show` / `imports upload` print it (counts, held removals and how to
+// approve them, error report, header notes, row errors).
+std::string FormatImportSummary(const v1::ImportSummary& summary);
+// A diff (preview or restore preview): counts per change kind, examples, header notes, diff
+// file.
+std::string FormatDiff(const v1::ImportSummary& summary);
+
 // Formats one run the way `runs show` does (also printed by `runs trigger --wait`).
 std::string FormatRun(const v1::Run& run);
 

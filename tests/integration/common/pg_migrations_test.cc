@@ -67,5 +67,31 @@ TEST(PgPoolTest, UnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(pool.status().code(), absl::StatusCode::kUnavailable);
 }
 
+// libpq's parse errors quote pieces of the string ("missing \"=\" after \"ter2\"", or the whole
+// URI): when the string holds a password, the message must not repeat any of it.
+TEST(PgPoolTest, MalformedConninfoIsInvalidArgumentAndNeverQuotesThePassword) {
+  for (const std::string conninfo :
+       {"host=127.0.0.1 port=1 password=hun ter2", "postgresql://u:hunter2@[::1",
+        "password='hunter2"}) {
+    auto pool = PgPool::Connect(conninfo, 1);
+    ASSERT_FALSE(pool.ok()) << conninfo;
+    EXPECT_EQ(pool.status().code(), absl::StatusCode::kInvalidArgument) << pool.status();
+    EXPECT_EQ(pool.status().message().find("ter2"), std::string_view::npos) << pool.status();
+    EXPECT_EQ(pool.status().message().find("hunter2"), std::string_view::npos) << pool.status();
+    EXPECT_NE(pool.status().message().find("malformed connection string"), std::string_view::npos)
+        << pool.status();
+  }
+  // Without a password, libpq's own message is kept: it names the bad piece.
+  auto pool = PgPool::Connect("host=127.0.0.1 bogus", 1);
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(pool.status().message().find("bogus"), std::string_view::npos) << pool.status();
+}
+
+TEST(PgPoolTest, ConnectErrorNeverQuotesThePassword) {
+  auto pool = PgPool::Connect("host=127.0.0.1 port=1 user=x dbname=x password=s3cr3t-pw", 1);
+  EXPECT_EQ(pool.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pool.status().message().find("s3cr3t-pw"), std::string_view::npos) << pool.status();
+}
+
 }  // namespace
 }  // namespace rostersync

@@ -68,6 +68,28 @@ class NoWritesArchive : public Archive {
   Archive& real_;
 };
 
+// Delegates to the real archive but every read ends in DATA_LOSS (a corrupt source blob): a
+// permanent failure of the import.
+class CorruptReadsArchive : public Archive {
+ public:
+  explicit CorruptReadsArchive(Archive& real) : real_(real) {}
+  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(
+      const v1::PutFileHeader& header) override {
+    return real_.OpenWriter(header);
+  }
+  absl::StatusOr<v1::FileInfo> Read(const std::string&, const std::string& file_id,
+                                    const std::function<absl::Status(std::string_view)>&) override {
+    return absl::DataLossError(absl::StrCat("archive blob of file ", file_id, " is corrupt"));
+  }
+  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
+                                    const std::string& file_id) override {
+    return real_.Stat(tenant_id, file_id);
+  }
+
+ private:
+  Archive& real_;
+};
+
 class RecordingPublisher : public Publisher {
  public:
   absl::StatusOr<std::string> Publish(std::string_view stream, std::string_view payload) override {
@@ -554,6 +576,38 @@ TEST_F(RosterImportTest, NoBackupNoImport) {
   EXPECT_EQ(s.status(), v1::IMPORT_STATUS_APPLIED);
   EXPECT_EQ(s.deleted(), 1);
   EXPECT_THAT(Ids(Roster()), ElementsAre("2"));
+}
+
+TEST_F(RosterImportTest, APermanentlyFailedJobReplaysItsFailureOnRedelivery) {
+  const std::string header = "person_id,email,first_name,last_name,language,active\n";
+  v1::RosterJob job = ImportJob("r1:import", PutSource(header + "1,a@x.io,A,A,en,y\n"));
+
+  // First delivery: the source blob reads back corrupt, a permanent failure: FAILED, acked.
+  CorruptReadsArchive corrupt(*archive_);
+  Importer failing_importer(*store_, corrupt);
+  Exporter failing_exporter(*store_, corrupt);
+  RecordingPublisher publisher;
+  RosterWorker failing(failing_importer, failing_exporter, publisher);
+  ASSERT_TRUE(failing.HandleJob(job).ok());
+  ASSERT_EQ(publisher.events.size(), 1u);
+  EXPECT_EQ(publisher.events[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_EQ(publisher.events[0].event_id(), "r1:import:TYPE_FAILED");
+  EXPECT_THAT(publisher.events[0].error(), HasSubstr("corrupt"));
+
+  // The same entry is delivered again (the worker died before the ack) and the archive reads
+  // fine now: the job must replay its FAILED outcome, not import behind the FAILED run.
+  RosterWorker healthy(*importer_, *exporter_, publisher);
+  ASSERT_TRUE(healthy.Handle(Delivery{"1-0", EncodeQueueMessage(job), 2}).ok());
+  ASSERT_EQ(publisher.events.size(), 2u);
+  EXPECT_EQ(publisher.events[1].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_EQ(publisher.events[1].event_id(), publisher.events[0].event_id());
+  EXPECT_EQ(publisher.events[1].error(), publisher.events[0].error());
+  EXPECT_THAT(Roster(), IsEmpty());
+  auto done = store_->FindImportByJob(kTenant, "r1:import");
+  ASSERT_TRUE(done.ok()) << done.status();
+  ASSERT_TRUE(done->has_value());
+  EXPECT_EQ((*done)->status(), v1::IMPORT_STATUS_FAILED);
+  EXPECT_EQ(CountFiles(kTenant, v1::FILE_KIND_BACKUP), 0);
 }
 
 TEST_F(RosterImportTest, SeatAssignment) {

@@ -427,6 +427,80 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
   EXPECT_EQ(metrics_->RunsTotal(v1::RUN_DIRECTION_IMPORT, v1::RUN_STATE_SUCCEEDED), 1);
 }
 
+TEST_F(SchedulerTest, PolicyReachesTheImportJobAndAHeldImportHoldsTheRun) {
+  v1::CreateIntegrationRequest req = ImportRequest("acme");
+  v1::ImportPolicy* policy = req.mutable_integration()->mutable_import_settings()->mutable_policy();
+  policy->set_sync_policy(v1::SYNC_POLICY_DEACTIVATE);  // wins over the legacy DELETE
+  policy->set_encoding("windows-1252");
+  policy->set_delimiter(";");
+  (*policy->mutable_attribute_types())["hired_on"] = "date";
+  policy->set_max_removals(10);
+
+  // A bad policy is refused naming the field, on create and on update.
+  v1::CreateIntegrationRequest bad = req;
+  bad.mutable_integration()->mutable_import_settings()->mutable_policy()->set_max_removal_share(
+      1.5);
+  auto refused = integrations_->Create(bad);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("import_settings.policy.max_removal_share"));
+
+  v1::Integration in = MustCreate(req);
+  EXPECT_EQ(in.import_settings().policy().delimiter(), ";");
+  v1::UpdateIntegrationRequest update;
+  *update.mutable_integration() = in;
+  update.mutable_integration()->mutable_import_settings()->mutable_policy()->set_encoding("ebcdic");
+  update.mutable_update_mask()->add_paths("import_settings");
+  auto not_updated = integrations_->Update(update);
+  ASSERT_FALSE(not_updated.ok());
+  EXPECT_THAT(std::string(not_updated.status().message()),
+              HasSubstr("import_settings.policy.encoding"));
+
+  v1::Run run = MustTrigger(in);
+  ASSERT_EQ(*relay_->RelayOnce(), 1);
+  v1::RunEvent fetched = Event(run, "fetch", v1::RunEvent::TYPE_FETCHED);
+  fetched.set_file_id("file_held");
+  ASSERT_TRUE(orchestrator_->HandleEvent(fetched).ok());
+  ASSERT_EQ(*relay_->RelayOnce(), 1);
+  std::vector<std::string> roster = ReadStream(kRosterJobsStream);
+  ASSERT_EQ(roster.size(), 1u);
+  auto job = DecodeQueueMessage<v1::RosterJob>(roster[0]);
+  ASSERT_TRUE(job.ok()) << job.status();
+  EXPECT_EQ(job->policy().sync_policy(), v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(job->sync_policy(), v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(job->policy().encoding(), "windows-1252");
+  EXPECT_EQ(job->policy().delimiter(), ";");
+  EXPECT_EQ(job->policy().attribute_types().at("hired_on"), "date");
+  EXPECT_EQ(job->policy().max_removals(), 10);
+
+  clock_->Advance(absl::Seconds(60));
+  v1::RunEvent imported = Event(run, "import", v1::RunEvent::TYPE_IMPORTED);
+  imported.mutable_import()->set_import_id("imp_held");
+  imported.mutable_import()->set_status(v1::IMPORT_STATUS_HELD);
+  imported.mutable_import()->set_added(4);
+  imported.mutable_import()->set_held(700);
+  imported.mutable_import()->set_held_reason("700 removals exceed max_removals 10");
+  ASSERT_TRUE(orchestrator_->HandleEvent(imported).ok());
+  // A late failure for the same job changes nothing: a held run is finished for the scheduler.
+  v1::RunEvent late = Event(run, "import", v1::RunEvent::TYPE_FAILED);
+  late.set_error("late");
+  ASSERT_TRUE(orchestrator_->HandleEvent(late).ok());
+
+  v1::Run held = MustGetRun(run);
+  EXPECT_EQ(held.state(), v1::RUN_STATE_HELD);
+  EXPECT_EQ(held.error(), "");
+  EXPECT_TRUE(held.has_finished_at());
+  EXPECT_EQ(held.import_summary().status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_EQ(held.import_summary().held(), 700);
+  EXPECT_THAT(StepStates(held), ElementsAre(v1::RUN_STATE_QUEUED, v1::RUN_STATE_FETCHING,
+                                            v1::RUN_STATE_IMPORTING, v1::RUN_STATE_HELD));
+  EXPECT_THAT(held.steps(3).detail(), HasSubstr("700 removals exceed max_removals 10"));
+  EXPECT_THAT(held.steps(3).detail(), HasSubstr("imp_held"));
+  EXPECT_EQ(metrics_->RunsTotal(v1::RUN_DIRECTION_IMPORT, v1::RUN_STATE_HELD), 1);
+  EXPECT_EQ(metrics_->RunsTotal(v1::RUN_DIRECTION_IMPORT, v1::RUN_STATE_SUCCEEDED), 0);
+  EXPECT_EQ(metrics_->RunsTotal(v1::RUN_DIRECTION_IMPORT, v1::RUN_STATE_FAILED), 0);
+}
+
 TEST_F(SchedulerTest, ExportRunRendersThenUploads) {
   v1::Integration in = MustCreate(ExportRequest("acme"));
   v1::Run run = MustTrigger(in);

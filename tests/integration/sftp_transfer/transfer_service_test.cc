@@ -192,9 +192,22 @@ TEST(PgTransferLedgerTest, RecordsFilesAndJobResults) {
   event.set_file_id("file_1");
   event.set_bytes(120);
   ProcessedFile file{key, std::string(64, 'a'), "file_1", "run_1:fetch"};
-  ASSERT_TRUE((*ledger)->RecordJobResult(event, file).ok());
+  auto recorded = (*ledger)->RecordJobResult(event, file);
+  ASSERT_TRUE(recorded.ok()) << recorded.status();
+  EXPECT_EQ(recorded->SerializeAsString(), event.SerializeAsString());
   // Recording again (a redelivery racing) changes nothing.
   ASSERT_TRUE((*ledger)->RecordJobResult(event, file).ok());
+  // A racing delivery that fetched ANOTHER file gets the first event back, and its file is not
+  // marked processed (it must stay fetchable).
+  v1::RunEvent late = event;
+  late.set_file_id("file_2");
+  late.set_remote_path("in/roster_newer.csv");
+  RemoteFileKey late_key{"tenant_a", "int_1", "in/roster_newer.csv", 7, 1700000100};
+  auto raced = (*ledger)->RecordJobResult(
+      late, ProcessedFile{late_key, std::string(64, 'b'), "file_2", "run_1:fetch"});
+  ASSERT_TRUE(raced.ok()) << raced.status();
+  EXPECT_EQ(raced->SerializeAsString(), event.SerializeAsString());
+  EXPECT_FALSE((*ledger)->IsProcessed(late_key).value());
 
   EXPECT_TRUE((*ledger)->IsProcessed(key).value());
   RemoteFileKey changed = key;

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "absl/strings/escaping.h"
 
 namespace rostersync {
@@ -65,6 +67,24 @@ TEST(SealerTest, LoadNamesTheMissingSetting) {
   auto no_file = Sealer::Load("/nonexistent/master.key", "X");
   EXPECT_THAT(std::string(no_file.status().message()),
               ::testing::HasSubstr("/nonexistent/master.key"));
+}
+
+TEST(SealerTest, CopiesAndMovesStillOpenAfterTheOriginalIsGone) {
+  std::string sealed;
+  std::optional<Sealer> copy;
+  {
+    Sealer original = Sealer::FromKeyMaterial(kHexKey).value();
+    sealed = original.Seal("secret", "t/i").value();
+    copy.emplace(original);  // the original's destructor wipes only its own key
+  }
+  Sealer moved = std::move(*copy);
+  EXPECT_EQ(moved.Open(sealed, "t/i").value(), "secret");
+}
+
+TEST(SecureWipeTest, EmptiesTheBuffer) {
+  std::string secret = "hunter2-hunter2-hunter2";
+  SecureWipe(secret);
+  EXPECT_TRUE(secret.empty());
 }
 
 }  // namespace

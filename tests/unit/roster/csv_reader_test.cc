@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace rostersync::roster {
 namespace {
 
@@ -185,6 +187,70 @@ TEST(CsvReaderTest, UnterminatedQuoteByteByByte) {
   Parsed p = Parse("a\r\n\"x\r\ny", 1);
   EXPECT_TRUE(absl::IsInvalidArgument(p.status));
   EXPECT_THAT(std::string(p.status.message()), HasSubstr("line 2"));
+}
+
+// Issue 3: files as they really come.
+
+TEST(CsvReaderTest, QuotedFieldClosedAtEndOfFile) {
+  for (size_t chunk : {0, 1, 2}) {
+    Parsed p = Parse("h1,h2\na,\"b\"", chunk);
+    ASSERT_TRUE(p.status.ok()) << p.status;
+    EXPECT_EQ(Fields(p), (Rows{{"h1", "h2"}, {"a", "b"}}));
+  }
+  Parsed doubled = Parse("a,\"say \"\"x\"\"\"");
+  ASSERT_TRUE(doubled.status.ok()) << doubled.status;
+  EXPECT_EQ(Fields(doubled), (Rows{{"a", "say \"x\""}}));
+}
+
+TEST(CsvReaderTest, LoneQuoteAtEndOfFileNamesTheLine) {
+  for (std::string_view input : {"h\r\na,b\r\nc,\"", "h\na,b\nc,\"\n", "h\n\"", "\""}) {
+    Parsed p = Parse(input, 1);
+    EXPECT_TRUE(absl::IsInvalidArgument(p.status)) << input;
+    EXPECT_THAT(std::string(p.status.message()), HasSubstr("unterminated quoted field"));
+  }
+  Parsed p = Parse("h\na,b\nc,\"");
+  EXPECT_THAT(std::string(p.status.message()), HasSubstr("line 3"));
+}
+
+TEST(CsvReaderTest, NulByteInsideAFieldIsData) {
+  // The decoder rejects NUL for text files; the reader itself must not stumble on it.
+  const std::string input("a,b\n1,x\0y\n\"\0\",2\n", 16);
+  Parsed p = Parse(input);
+  ASSERT_TRUE(p.status.ok()) << p.status;
+  EXPECT_EQ(Fields(p), (Rows{{"a", "b"}, {"1", std::string("x\0y", 3)}, {std::string(1, '\0'),
+                                                                          "2"}}));
+}
+
+TEST(CsvReaderTest, OneMegabyteField) {
+  const std::string big(1'000'000, 'x');
+  const std::string input = "id,bio\n1,\"" + big + "\"\n2," + big + "\n3,short\n";
+  Parsed p = Parse(input, 65536);
+  ASSERT_TRUE(p.status.ok()) << p.status;
+  ASSERT_EQ(p.records.size(), 4u);
+  EXPECT_EQ(p.records[1].fields[1], big);
+  EXPECT_EQ(p.records[2].fields[1], big);
+  EXPECT_EQ(p.records[3].line, 4);
+  EXPECT_GE(CsvOptions{}.max_record_bytes, size_t{8} << 20);
+}
+
+TEST(CsvReaderTest, MixedLineEndingsInOneFile) {
+  Parsed p = Parse("a,b\r\n1,2\n3,4\r5,\"x\ry\"\r\n6,\"p\r\nq\nr\"\n7,8", 1);
+  ASSERT_TRUE(p.status.ok()) << p.status;
+  EXPECT_EQ(Fields(p), (Rows{{"a", "b"},
+                             {"1", "2"},
+                             {"3", "4"},
+                             {"5", "x\ry"},
+                             {"6", "p\r\nq\nr"},
+                             {"7", "8"}}));
+  EXPECT_THAT(Lines(p), ElementsAre(1, 2, 3, 4, 6, 9));
+}
+
+TEST(CsvReaderTest, BlankTrailingLinesOfEveryKind) {
+  for (std::string_view tail : {"\n\n\n", "\r\n\r\n", "\r\r", "\n\r\n\r", ""}) {
+    Parsed p = Parse(absl::StrCat("a,b\n1,2", std::string(tail)));
+    ASSERT_TRUE(p.status.ok());
+    EXPECT_EQ(Fields(p), (Rows{{"a", "b"}, {"1", "2"}})) << "tail of " << tail.size();
+  }
 }
 
 }  // namespace

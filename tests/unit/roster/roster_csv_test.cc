@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
 #include "services/roster/importer.h"
 #include "services/roster/roster_diff.h"
 #include "tests/unit/roster/fake_archive.h"
@@ -114,6 +115,39 @@ TEST(RosterCsvTest, CsvField) {
   EXPECT_EQ(CsvField("say \"hi\""), "\"say \"\"hi\"\"\"");
   EXPECT_EQ(CsvField(" padded"), "\" padded\"");
   EXPECT_EQ(CsvField(""), "");
+}
+
+TEST(SnapshotRecordTest, LineRoundTripsAndBadRecordsNameTheLine) {
+  for (const v1::Person& p : Sample()) {
+    CsvReader reader;
+    std::vector<CsvRecord> records;
+    ASSERT_TRUE(reader.Feed(SnapshotLine(p), &records).ok());
+    ASSERT_TRUE(reader.Finish(&records).ok());
+    ASSERT_EQ(records.size(), 1u);
+    auto back = ParseSnapshotRecord(records[0], "t1");
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(SamePerson(*back, p)) << back->DebugString();
+  }
+  CsvRecord header;
+  header.fields = absl::StrSplit(kSnapshotHeader, ',');
+  EXPECT_TRUE(CheckSnapshotHeader(header.fields).ok());
+  header.fields.pop_back();
+  EXPECT_FALSE(CheckSnapshotHeader(header.fields).ok());
+
+  CsvRecord bad;
+  bad.line = 7;
+  bad.fields = {"A", "", "Ann", "Lee", "en", "true", "robot", "", "{}", ""};
+  auto r = ParseSnapshotRecord(bad, "t1");
+  EXPECT_THAT(r.status().message(), HasSubstr("line 7: unknown person_type"));
+  bad.fields[6] = "employee";
+  bad.fields[8] = "{\"a\": 1}";
+  EXPECT_THAT(ParseSnapshotRecord(bad, "t1").status().message(), HasSubstr("non-string"));
+  bad.fields[8] = "{}";
+  bad.fields[0] = "";
+  EXPECT_THAT(ParseSnapshotRecord(bad, "t1").status().message(), HasSubstr("person_id"));
+  bad.fields.pop_back();
+  EXPECT_THAT(ParseSnapshotRecord(bad, "t1").status().message(),
+              HasSubstr("wrong number of fields"));
 }
 
 }  // namespace

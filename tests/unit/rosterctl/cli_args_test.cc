@@ -37,6 +37,7 @@ TEST(CliArgsTest, GlobalDefaultsComeFromTheEnvironmentThenBuiltIns) {
   EXPECT_EQ(parsed->global.backup_address, "127.0.0.1:50061");
   EXPECT_EQ(parsed->global.output, OutputFormat::kTable);
   EXPECT_EQ(parsed->global.timeout, absl::Seconds(30));
+  EXPECT_FALSE(parsed->global.timeout_explicit);
   EXPECT_EQ(parsed->command->FullName(), "runs list");
 }
 
@@ -49,6 +50,7 @@ TEST(CliArgsTest, FlagsBeatTheEnvironmentAndMayFollowTheCommand) {
   EXPECT_EQ(parsed->global.scheduler_address, "sched:9");
   EXPECT_EQ(parsed->global.output, OutputFormat::kJson);
   EXPECT_EQ(parsed->global.timeout, absl::Milliseconds(2500));
+  EXPECT_TRUE(parsed->global.timeout_explicit);
   EXPECT_EQ(parsed->positionals, std::vector<std::string>{"run-7"});
 }
 

@@ -133,8 +133,19 @@ class FakeIntegrations : public v1::IntegrationService::Service {
     i->set_active(true);
     return grpc::Status::OK;
   }
+  grpc::Status GetIntegration(grpc::ServerContext* ctx, const v1::GetIntegrationRequest* req,
+                              v1::Integration* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    if (req->integration_id() != stored.integration_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "integration " + req->integration_id() + " not found");
+    }
+    *resp = stored;
+    return grpc::Status::OK;
+  }
   v1::CreateIntegrationRequest created;
   v1::TestConnectionResponse test_response;
+  v1::Integration stored;  // what GetIntegration returns
 
  private:
   CallLog* log_;
@@ -179,8 +190,60 @@ class FakeRoster : public v1::RosterService::Service {
     e->set_line(17);
     e->set_column("Sprache");
     e->set_reason("missing language");
+    resp->set_error_report_file_id(error_report_file_id);
     return grpc::Status::OK;
   }
+  grpc::Status UploadRoster(grpc::ServerContext* ctx,
+                            grpc::ServerReader<v1::UploadRosterRequest>* reader,
+                            v1::ImportSummary* resp) override {
+    v1::UploadRosterRequest req;
+    uploaded_bytes.clear();
+    upload_chunks = 0;
+    bool first = true;
+    while (reader->Read(&req)) {
+      if (first) {
+        if (!req.has_header()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no header");
+        upload_header = req.header();
+        upload_deadline = ctx->deadline();
+        log_->Record(ctx, req.header().tenant_id());
+        first = false;
+        continue;
+      }
+      if (req.has_header()) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "2 headers");
+      uploaded_bytes += req.chunk();
+      ++upload_chunks;
+    }
+    if (first) return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "empty stream");
+    if (!upload_status.ok()) return upload_status;
+    *resp = upload_response;
+    return grpc::Status::OK;
+  }
+  grpc::Status ApproveDeletions(grpc::ServerContext* ctx, const v1::ApproveDeletionsRequest* req,
+                                v1::ImportSummary* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    resp->set_import_id(req->import_id());
+    resp->set_status(v1::IMPORT_STATUS_APPLIED);
+    resp->set_deleted(700);
+    resp->mutable_approved_at()->set_seconds(1795262400);
+    return grpc::Status::OK;
+  }
+  grpc::Status RestoreBackup(grpc::ServerContext* ctx, const v1::RestoreBackupRequest* req,
+                             v1::ImportSummary* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    last_restore = *req;
+    *resp = restore_response;
+    return grpc::Status::OK;
+  }
+  std::string error_report_file_id;
+  std::vector<v1::ImportSummary> extra_imports;  // listed after imp-1
+  v1::UploadRosterHeader upload_header;
+  std::string uploaded_bytes;
+  int upload_chunks = 0;
+  std::chrono::system_clock::time_point upload_deadline;
+  grpc::Status upload_status = grpc::Status::OK;
+  v1::ImportSummary upload_response;
+  v1::RestoreBackupRequest last_restore;
+  v1::ImportSummary restore_response;
   grpc::Status ListImports(grpc::ServerContext* ctx, const v1::ListImportsRequest* req,
                            v1::ListImportsResponse* resp) override {
     log_->Record(ctx, req->tenant_id());
@@ -190,6 +253,7 @@ class FakeRoster : public v1::RosterService::Service {
     s->set_status(v1::IMPORT_STATUS_APPLIED);
     s->set_added(10);
     s->set_deactivated(2);
+    for (const v1::ImportSummary& extra : extra_imports) *resp->add_imports() = extra;
     return grpc::Status::OK;
   }
   v1::ListPeopleRequest last_people;
@@ -700,6 +764,427 @@ TEST_F(CommandsTest, DownloadOfAMissingFileCreatesNothing) {
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(r.err, "rosterctl: backups download: NOT_FOUND: file f-404 not found\n");
   EXPECT_TRUE(DirEntries().empty());
+}
+
+// ---- imports preview / upload / errors / approve, backups restore ----
+
+std::string WriteFile(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+v1::ImportSummary PreviewResponse() {
+  v1::ImportSummary s;
+  s.set_import_id("imp-p");
+  s.set_status(v1::IMPORT_STATUS_PREVIEW);
+  s.set_rows_read(1200);
+  s.set_added(2);
+  s.set_updated(1);
+  s.set_deleted(650);
+  s.set_unchanged(540);
+  s.set_rejected_rows(7);
+  s.set_held(650);
+  s.set_held_reason("650 removals exceed max_removals 500");
+  s.add_header_notes("header 'E-Mail': removed a zero-width space");
+  s.set_diff_file_id("f-diff");
+  s.set_error_report_file_id("f-err");
+  v1::PersonChange* c = s.add_examples();
+  c->set_kind(v1::CHANGE_KIND_ADDED);
+  c->set_person_id("p-1");
+  c->mutable_after()->set_first_name("Zoë");
+  c->mutable_after()->set_last_name("Doe");
+  c->mutable_after()->set_email("zoe@example.com");
+  c = s.add_examples();
+  c->set_kind(v1::CHANGE_KIND_UPDATED);
+  c->set_person_id("p-2");
+  c->add_changed_fields("last_name");
+  c->add_changed_fields("attr:cost_center");
+  c = s.add_examples();
+  c->set_kind(v1::CHANGE_KIND_DELETED);
+  c->set_person_id("p-3");
+  c->mutable_before()->set_first_name("Max");
+  c->mutable_before()->set_last_name("Mustermann");
+  return s;
+}
+
+TEST_F(CommandsTest, ImportsPreviewStreamsTheFileAndPrintsTheDiff) {
+  std::string content = "Employee ID\tE-Mail\n";
+  while (content.size() < 600 * 1024)
+    absl::StrAppend(&content, content.size(), "\tx@example.com\n");
+  const std::string path = WriteFile(dir_ + "/roster.csv", content);
+  roster_.upload_response = PreviewResponse();
+  Result r = Run({"imports", "preview", path, "--map", "Employee ID=person_id", "--map",
+                  "E-Mail=email", "--sync", "deactivate", "--encoding", "windows-1252",
+                  "--delimiter", "tab", "--examples", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const v1::UploadRosterHeader& h = roster_.upload_header;
+  EXPECT_EQ(h.tenant_id(), "acme");
+  EXPECT_EQ(h.name(), "roster.csv");
+  EXPECT_TRUE(h.preview());
+  EXPECT_EQ(h.examples_per_kind(), 3);
+  EXPECT_EQ(h.integration_id(), "");
+  EXPECT_EQ(h.header_map().at("Employee ID"), "person_id");
+  EXPECT_EQ(h.header_map().at("E-Mail"), "email");
+  EXPECT_EQ(h.policy().sync_policy(), v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(h.policy().encoding(), "windows-1252");
+  EXPECT_EQ(h.policy().delimiter(), "\t");
+  EXPECT_EQ(roster_.uploaded_bytes, content) << "the file arrives whole and in order";
+  EXPECT_GE(roster_.upload_chunks, 3) << "streamed in chunks, not one message";
+
+  EXPECT_THAT(r.out, HasSubstr("Rows read: 1200"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("added +2\n"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("deleted +650\n"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("rejected rows +7\n"));
+  EXPECT_THAT(r.out, HasSubstr("Would hold 650 removals for approval: 650 removals exceed"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("added +p-1 +Zoë Doe <zoe@example.com>"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("updated +p-2 +changed: last_name, attr:cost_center"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("deleted +p-3 +Max Mustermann"));
+  EXPECT_THAT(r.out, HasSubstr("header 'E-Mail': removed a zero-width space"));
+  EXPECT_THAT(r.out, HasSubstr("Diff file: f-diff (rosterctl backups download f-diff"));
+  EXPECT_THAT(r.out, HasSubstr("f-err"));
+
+  // --output json is the summary itself.
+  r = Run({"--output", "json", "imports", "preview", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  v1::ImportSummary parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &parsed).ok()) << r.out;
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(parsed, PreviewResponse()));
+  EXPECT_EQ(roster_.upload_header.examples_per_kind(), 10) << "default examples";
+  EXPECT_TRUE(roster_.upload_header.header_map().empty());
+}
+
+TEST_F(CommandsTest, PreviewAsAnIntegrationTakesItsMappingAndPolicyUnlessOverridden) {
+  v1::Integration& in = integrations_.stored;
+  in.set_integration_id("int-4");
+  in.set_direction(v1::RUN_DIRECTION_IMPORT);
+  (*in.mutable_import_settings()->mutable_header_map())["Personal Nr."] = "person_id";
+  in.mutable_import_settings()->set_sync_policy(v1::SYNC_POLICY_KEEP);  // legacy field
+  in.mutable_import_settings()->mutable_policy()->set_encoding("windows-1252");
+  in.mutable_import_settings()->mutable_policy()->set_max_removals(10);
+  const std::string path = WriteFile(dir_ + "/hr.txt", "Personal Nr.\n1\n");
+  roster_.upload_response = PreviewResponse();
+
+  Result r = Run({"imports", "preview", path, "--integration", "int-4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  v1::UploadRosterHeader h = roster_.upload_header;
+  EXPECT_EQ(h.integration_id(), "int-4");
+  EXPECT_EQ(h.name(), "hr.txt");
+  EXPECT_EQ(h.header_map().at("Personal Nr."), "person_id");
+  EXPECT_EQ(h.policy().sync_policy(), v1::SYNC_POLICY_KEEP);
+  EXPECT_EQ(h.policy().encoding(), "windows-1252");
+  EXPECT_EQ(h.policy().max_removals(), 10);
+
+  r = Run({"imports", "preview", path, "--integration", "int-4", "--map", "Mail=email", "--sync",
+           "delete", "--delimiter", ";"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  h = roster_.upload_header;
+  EXPECT_EQ(h.header_map().size(), 1u) << "--map replaces the integration's mapping";
+  EXPECT_EQ(h.header_map().at("Mail"), "email");
+  EXPECT_EQ(h.policy().sync_policy(), v1::SYNC_POLICY_DELETE);
+  EXPECT_EQ(h.policy().delimiter(), ";");
+  EXPECT_EQ(h.policy().encoding(), "windows-1252") << "not overridden: kept";
+
+  roster_.upload_header.Clear();
+  r = Run({"imports", "preview", path, "--integration", "int-404"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: imports preview: NOT_FOUND: integration int-404 not found\n");
+  EXPECT_EQ(roster_.upload_header.name(), "") << "nothing uploaded";
+}
+
+TEST_F(CommandsTest, ImportsUploadAppliesAndExitCodesFollowTheStatus) {
+  const std::string path = WriteFile(dir_ + "/roster.csv", "person_id,email\n1,a@example.com\n");
+  v1::ImportSummary applied;
+  applied.set_import_id("imp-5");
+  applied.set_status(v1::IMPORT_STATUS_APPLIED);
+  applied.set_added(5);
+  applied.set_backup_file_id("f-bk");
+  applied.set_source("upload");
+  roster_.upload_response = applied;
+  Result r = Run({"imports", "upload", path, "--request-id", "req-1", "--sync", "keep"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(roster_.upload_header.preview());
+  EXPECT_EQ(roster_.upload_header.request_id(), "req-1");
+  EXPECT_EQ(roster_.upload_header.examples_per_kind(), 0);
+  EXPECT_EQ(roster_.upload_header.policy().sync_policy(), v1::SYNC_POLICY_KEEP);
+  EXPECT_EQ(roster_.uploaded_bytes, "person_id,email\n1,a@example.com\n");
+  EXPECT_THAT(r.out, testing::ContainsRegex("Import status: +applied"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Added: +5"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Backup file: +f-bk"));
+
+  v1::ImportSummary held = applied;
+  held.set_import_id("imp-7");
+  held.set_status(v1::IMPORT_STATUS_HELD);
+  held.set_held(700);
+  held.set_held_reason("the header set changed: 'E-Mail' is gone");
+  roster_.upload_response = held;
+  r = Run({"imports", "upload", path});
+  EXPECT_EQ(r.code, 0) << "adds and updates applied: " << r.err;
+  EXPECT_THAT(r.out, testing::ContainsRegex("Import status: +held"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Held removals: +700"));
+  EXPECT_THAT(r.out, HasSubstr("700 removals are held for approval: the header set changed"));
+  EXPECT_THAT(r.out, HasSubstr("rosterctl imports approve imp-7"));
+
+  v1::ImportSummary rejected;
+  rejected.set_import_id("imp-8");
+  rejected.set_status(v1::IMPORT_STATUS_REJECTED);
+  rejected.set_message("roster.csv: duplicate header 'Email' in columns 2 and 5");
+  rejected.set_error_report_file_id("f-err8");
+  roster_.upload_response = rejected;
+  r = Run({"imports", "upload", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("rosterctl: imports upload: import imp-8 was rejected: "
+                               "roster.csv: duplicate header 'Email' in columns 2 and 5"));
+  EXPECT_THAT(r.err, HasSubstr("rosterctl imports errors imp-8"));
+  roster_.upload_response.set_status(v1::IMPORT_STATUS_FAILED);
+  EXPECT_EQ(Run({"imports", "upload", path}).code, 1);
+
+  roster_.upload_status = grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not yet");
+  r = Run({"imports", "upload", path});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: imports upload: UNIMPLEMENTED: not yet\n");
+
+  r = Run({"imports", "upload", dir_ + "/missing.csv"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND: cannot read " + dir_ + "/missing.csv"));
+
+  // --examples is for preview only.
+  EXPECT_EQ(Run({"imports", "upload", path, "--examples", "3"}).code, 2);
+  EXPECT_EQ(Run({"imports", "preview", path, "--examples", "-1"}).code, 2);
+  EXPECT_EQ(Run({"imports", "preview", path, "--delimiter", ":"}).code, 2);
+  EXPECT_EQ(Run({"imports", "preview", path, "--encoding", "latin1"}).code, 2);
+}
+
+TEST_F(CommandsTest, UploadGetsAnHourUnlessTimeoutIsGiven) {
+  const std::string path = WriteFile(dir_ + "/roster.csv", "person_id\n1\n");
+  roster_.upload_response.set_status(v1::IMPORT_STATUS_APPLIED);
+  auto env = [](const std::string&) -> std::optional<std::string> { return std::nullopt; };
+  absl::StatusOr<ParsedArgs> parsed = Parse({"--tenant", "acme", "imports", "upload", path}, env);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  std::ostringstream out, err;
+  CommandContext ctx;
+  ctx.stubs = &stubs_;
+  ctx.out = &out;
+  ctx.err = &err;
+  ctx.env = env;
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_EQ(RunCommand(*parsed, ctx), 0) << err.str();
+  EXPECT_GT(roster_.upload_deadline, now + std::chrono::minutes(59));
+  EXPECT_LT(roster_.upload_deadline, now + std::chrono::minutes(61));
+  EXPECT_EQ(log_.calls_without_deadline, 1);  // the CallLog's 60 s bound, by design here
+  log_.calls_without_deadline = 0;
+
+  // An explicit --timeout wins (Run() passes --timeout 10).
+  Result r = Run({"imports", "upload", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_LT(roster_.upload_deadline, std::chrono::system_clock::now() + std::chrono::seconds(11));
+}
+
+TEST_F(CommandsTest, ImportsErrorsDownloadsTheReportOrSaysThereIsNone) {
+  backup_.content = "line,column,value,reason\n3,E-Mail,not-an-email,invalid email\n";
+  roster_.error_report_file_id = "f-err";
+  const std::string path = dir_ + "/errors.csv";
+  Result r = Run({"imports", "errors", "imp-9", "-o", path});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(ReadAll(path), backup_.content);
+  EXPECT_THAT(r.out, HasSubstr("to " + path));
+
+  r = Run({"imports", "errors", "imp-9"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, backup_.content);
+
+  backup_.mode = FakeBackup::Mode::kDataLossAfterChunks;
+  backup_.content = std::string(3000, 'z');
+  r = Run({"imports", "errors", "imp-9", "-o", dir_ + "/partial.csv"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "rosterctl: imports errors: DATA_LOSS: blob checksum mismatch\n");
+  EXPECT_EQ(DirEntries(), std::vector<std::string>{"errors.csv"});
+
+  roster_.error_report_file_id = "";
+  r = Run({"imports", "errors", "imp-9", "-o", dir_ + "/none.csv"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("rosterctl: imports errors: import imp-9 has no error report "
+                               "(2 rejected rows"));
+  EXPECT_EQ(DirEntries(), std::vector<std::string>{"errors.csv"});
+}
+
+TEST_F(CommandsTest, ImportsApproveAndHeldImportsInListAndShow) {
+  Result r = Run({"imports", "approve", "imp-7"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Approved the held removals of import imp-7: 700 deleted"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Approved: +2026-11-21T12:00:00Z"));
+
+  v1::ImportSummary held;
+  held.set_import_id("imp-7");
+  held.set_status(v1::IMPORT_STATUS_HELD);
+  held.set_added(3);
+  held.set_held(700);
+  held.set_held_reason("700 removals exceed max_removals 500");
+  held.set_error_report_file_id("f-err7");
+  roster_.extra_imports = {held};
+  r = Run({"imports", "list"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("HELD"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("imp-7 +- +- +held +0 +3 +0 +0 +0 +0 +0 +700"));
+
+  const std::string shown = FormatImportSummary(held);
+  EXPECT_THAT(shown, testing::ContainsRegex("Import status: +held"));
+  EXPECT_THAT(shown, testing::ContainsRegex("Held reason: +700 removals exceed max_removals 500"));
+  EXPECT_THAT(shown, testing::ContainsRegex("Error report: +f-err7"));
+  EXPECT_THAT(shown, HasSubstr("rosterctl imports approve imp-7"));
+
+  roster_.error_report_file_id = "f-err";
+  r = Run({"imports", "show", "imp-9"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, testing::ContainsRegex("Error report: +f-err"));
+}
+
+TEST_F(CommandsTest, BackupsRestorePreviewAndApply) {
+  v1::ImportSummary diff = PreviewResponse();
+  diff.set_status(v1::IMPORT_STATUS_PREVIEW);
+  roster_.restore_response = diff;
+  Result r = Run({"backups", "restore", "f-b1", "--preview", "--examples", "2"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(roster_.last_restore.backup_file_id(), "f-b1");
+  EXPECT_TRUE(roster_.last_restore.preview());
+  EXPECT_EQ(roster_.last_restore.examples_per_kind(), 2);
+  EXPECT_THAT(r.out, HasSubstr("Restore preview of backup f-b1 (nothing changed)"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("added +p-1 +Zoë Doe"));
+
+  v1::ImportSummary done;
+  done.set_import_id("imp-r");
+  done.set_status(v1::IMPORT_STATUS_APPLIED);
+  done.set_added(650);
+  done.set_backup_file_id("f-b2");
+  done.set_source("restore");
+  roster_.restore_response = done;
+  r = Run({"backups", "restore", "f-b1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_FALSE(roster_.last_restore.preview());
+  EXPECT_THAT(r.out, HasSubstr("Restored backup f-b1; the roster before the restore is backup "
+                               "f-b2"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Added: +650"));
+
+  done.set_status(v1::IMPORT_STATUS_FAILED);
+  done.set_message("backup f-b1 is not a BACKUP file");
+  roster_.restore_response = done;
+  r = Run({"backups", "restore", "f-b1"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("restore imp-r failed: backup f-b1 is not a BACKUP file"));
+}
+
+TEST_F(CommandsTest, PeopleListFiltersByAttributes) {
+  Result r = Run({"people", "list", "--attr", "cost_center=CC-1", "--attr", "site=Berlin=Mitte"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(roster_.last_people.attributes().size(), 2u);
+  EXPECT_EQ(roster_.last_people.attributes().at("cost_center"), "CC-1");
+  EXPECT_EQ(roster_.last_people.attributes().at("site"), "Berlin=Mitte");
+  r = Run({"people", "list", "--attr", "site=a", "--attr", "site=b"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--attr gives attribute 'site' twice"));
+  r = Run({"people", "list", "--attr", "=x"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("invalid --attr '=x' (expected NAME=VALUE)"));
+}
+
+TEST_F(CommandsTest, CreateCarriesTheImportPolicy) {
+  files_["/pw"] = "pw";
+  const std::vector<std::string> base = {
+      "integrations",    "create", "--name",   "HR",   "--direction", "import",
+      "--host",          "h",      "--user",   "u",    "--host-key",  "SHA256:abc",
+      "--password-file", "/pw",    "--folder", "/out", "--glob",      "*.csv"};
+  std::vector<std::string> args = base;
+  for (const char* a : {"--sync",
+                        "deactivate",
+                        "--encoding",
+                        "UTF-8",
+                        "--delimiter",
+                        "|",
+                        "--date-format",
+                        "%d.%m.%Y",
+                        "--attr-type",
+                        "hired_on=date",
+                        "--attr-type",
+                        "remote=Boolean",
+                        "--max-invalid-share",
+                        "0.1",
+                        "--max-removals",
+                        "0",
+                        "--max-removal-share",
+                        "0.25",
+                        "--max-row-drop-share",
+                        "0.5",
+                        "--allow-header-change"}) {
+    args.push_back(a);
+  }
+  Result r = Run(args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const v1::ImportPolicy& p = integrations_.created.integration().import_settings().policy();
+  EXPECT_EQ(p.sync_policy(), v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(integrations_.created.integration().import_settings().sync_policy(),
+            v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(p.encoding(), "utf-8");
+  EXPECT_EQ(p.delimiter(), "|");
+  EXPECT_EQ(p.date_format(), "%d.%m.%Y");
+  EXPECT_EQ(p.attribute_types().at("hired_on"), "date");
+  EXPECT_EQ(p.attribute_types().at("remote"), "boolean");
+  ASSERT_TRUE(p.has_max_invalid_share());
+  EXPECT_DOUBLE_EQ(p.max_invalid_share(), 0.1);
+  ASSERT_TRUE(p.has_max_removals());
+  EXPECT_EQ(p.max_removals(), 0);
+  EXPECT_DOUBLE_EQ(p.max_removal_share(), 0.25);
+  EXPECT_DOUBLE_EQ(p.max_row_drop_share(), 0.5);
+  EXPECT_TRUE(p.allow_header_change());
+  EXPECT_FALSE(p.has_min_roster_for_share());
+  EXPECT_THAT(r.out, testing::ContainsRegex("Delimiter: +\\|"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Attribute type: +hired_on: date"));
+  EXPECT_THAT(r.out, testing::ContainsRegex("Max removals: +0"));
+
+  // Without options the policy is empty: every field takes the server's default.
+  r = Run(base);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(integrations_.created.integration().import_settings().policy().ByteSizeLong(), 0u);
+
+  struct Bad {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  for (const Bad& bad : std::vector<Bad>{
+           {{"--max-removal-share", "1.5"}, "invalid value '1.5' for --max-removal-share"},
+           {{"--max-invalid-share", "x"}, "--max-invalid-share"},
+           {{"--max-removals", "-1"}, "--max-removals"},
+           {{"--attr-type", "age=number"}, "invalid type 'number' for --attr-type age"},
+           {{"--attr-type", "age"}, "invalid --attr-type 'age'"},
+           {{"--attr-type", "a=int", "--attr-type", "a=date"}, "attribute 'a' twice"},
+           {{"--date-format", "MM/DD/YYYY"}, "--date-format"},
+           {{"--delimiter", "::"}, "--delimiter"},
+       }) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), bad.extra.begin(), bad.extra.end());
+    r = Run(a);
+    EXPECT_EQ(r.code, 2) << bad.message;
+    EXPECT_THAT(r.err, HasSubstr(bad.message));
+  }
+  std::vector<std::string> export_args = {"integrations",    "create", "--name",     "E",
+                                          "--direction",     "export", "--host",     "h",
+                                          "--user",          "u",      "--host-key", "SHA256:abc",
+                                          "--password-file", "/pw",    "--encoding", "utf-8"};
+  r = Run(export_args);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--encoding is for --direction import"));
+}
+
+TEST(PolicyParsingTest, SharesAndKeyValues) {
+  EXPECT_DOUBLE_EQ(*ParseShare("0", "--x"), 0.0);
+  EXPECT_DOUBLE_EQ(*ParseShare("1", "--x"), 1.0);
+  EXPECT_DOUBLE_EQ(*ParseShare("0.05", "--x"), 0.05);
+  EXPECT_FALSE(ParseShare("1.01", "--x").ok());
+  EXPECT_FALSE(ParseShare("nan", "--x").ok());
+  EXPECT_TRUE(IsUsageError(ParseShare("", "--x").status()));
+  auto kv = ParseKeyValue("a = b=c", "--attr");
+  ASSERT_TRUE(kv.ok());
+  EXPECT_EQ(kv->first, "a");
+  EXPECT_EQ(kv->second, "b=c");
+  EXPECT_FALSE(ParseKeyValue("novalue", "--attr").ok());
 }
 
 // ---- Main: what the binary does with argv ----

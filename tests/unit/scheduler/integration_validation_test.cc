@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace rostersync::scheduler {
@@ -134,6 +135,59 @@ TEST(IntegrationValidationTest, ImportDoesNotNeedExportSettingsAndViceVersa) {
   v1::Integration out = ValidExport();
   out.clear_import_settings();
   EXPECT_TRUE(ValidateIntegration(out).ok());
+}
+
+TEST(IntegrationValidationTest, ImportPolicyIsCheckedNamingTheField) {
+  v1::Integration good = ValidImport();
+  v1::ImportPolicy* p = good.mutable_import_settings()->mutable_policy();
+  p->set_encoding("windows-1252");
+  p->set_delimiter("\t");
+  p->set_date_format("%m/%d/%Y");
+  (*p->mutable_attribute_types())["hired_on"] = "date";
+  (*p->mutable_attribute_types())["remote"] = "boolean";
+  p->set_max_invalid_share(0.0);
+  p->set_max_removals(0);
+  p->set_max_removal_share(1.0);
+  p->set_min_roster_for_share(100);
+  p->set_max_row_drop_share(0.5);
+  EXPECT_TRUE(ValidateIntegration(good).ok()) << ValidateIntegration(good);
+  for (const char* ok_delimiter : {"", ",", ";", "|"}) {
+    v1::Integration in = good;
+    in.mutable_import_settings()->mutable_policy()->set_delimiter(ok_delimiter);
+    EXPECT_TRUE(ValidateIntegration(in).ok()) << ok_delimiter;
+  }
+  for (const char* ok_encoding : {"", "auto", "utf-8"}) {
+    v1::Integration in = good;
+    in.mutable_import_settings()->mutable_policy()->set_encoding(ok_encoding);
+    EXPECT_TRUE(ValidateIntegration(in).ok()) << ok_encoding;
+  }
+
+  const std::vector<std::pair<std::function<void(v1::ImportPolicy&)>, std::string>> cases = {
+      {[](v1::ImportPolicy& q) { q.set_encoding("latin1"); }, "policy.encoding"},
+      {[](v1::ImportPolicy& q) { q.set_encoding("UTF-16"); }, "policy.encoding"},
+      {[](v1::ImportPolicy& q) { q.set_delimiter(",,"); }, "policy.delimiter"},
+      {[](v1::ImportPolicy& q) { q.set_delimiter(":"); }, "policy.delimiter"},
+      {[](v1::ImportPolicy& q) { q.set_date_format("no specifiers"); }, "policy.date_format"},
+      {[](v1::ImportPolicy& q) { q.set_date_format("%Y"); }, "policy.date_format"},
+      {[](v1::ImportPolicy& q) { (*q.mutable_attribute_types())["age"] = "number"; },
+       "policy.attribute_types[\"age\"]"},
+      {[](v1::ImportPolicy& q) { (*q.mutable_attribute_types())[""] = "string"; },
+       "policy.attribute_types"},
+      {[](v1::ImportPolicy& q) { q.set_max_invalid_share(1.5); }, "policy.max_invalid_share"},
+      {[](v1::ImportPolicy& q) { q.set_max_invalid_share(-0.1); }, "policy.max_invalid_share"},
+      {[](v1::ImportPolicy& q) { q.set_max_removal_share(2); }, "policy.max_removal_share"},
+      {[](v1::ImportPolicy& q) { q.set_max_row_drop_share(-1); }, "policy.max_row_drop_share"},
+      {[](v1::ImportPolicy& q) { q.set_max_removals(-1); }, "policy.max_removals"},
+      {[](v1::ImportPolicy& q) { q.set_min_roster_for_share(-5); }, "policy.min_roster_for_share"},
+  };
+  for (const auto& [mutate, field] : cases) {
+    v1::Integration in = good;
+    mutate(*in.mutable_import_settings()->mutable_policy());
+    absl::Status status = ValidateIntegration(in);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("integration.import_settings." + field))
+        << status;
+  }
 }
 
 TEST(IntegrationValidationTest, CredentialsAreRequiredAndNeverEchoed) {

@@ -160,6 +160,11 @@ class FakePublisher : public Publisher {
 class FakeLedger : public TransferLedger {
  public:
   absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override {
+    if (hide_results_once) {
+      // Simulates a concurrent delivery that records its result after this one looked.
+      hide_results_once = false;
+      return std::optional<v1::RunEvent>();
+    }
     auto it = results.find(job_id);
     if (it == results.end()) return std::optional<v1::RunEvent>();
     return std::optional<v1::RunEvent>(it->second);
@@ -167,14 +172,15 @@ class FakeLedger : public TransferLedger {
   absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override {
     return processed.count(Key(key)) > 0;
   }
-  absl::Status RecordJobResult(const v1::RunEvent& event,
-                               const std::optional<ProcessedFile>& file) override {
+  absl::StatusOr<v1::RunEvent> RecordJobResult(const v1::RunEvent& event,
+                                               const std::optional<ProcessedFile>& file) override {
+    auto [it, inserted] = results.emplace(event.job_id(), event);
+    if (!inserted) return it->second;  // first result wins, like PgTransferLedger
     if (file) {
       processed.insert(Key(file->key));
       files.push_back(*file);
     }
-    results.emplace(event.job_id(), event);
-    return absl::OkStatus();
+    return event;
   }
   static std::tuple<std::string, std::string, std::string, int64_t, int64_t> Key(
       const RemoteFileKey& k) {
@@ -183,6 +189,7 @@ class FakeLedger : public TransferLedger {
   std::set<std::tuple<std::string, std::string, std::string, int64_t, int64_t>> processed;
   std::map<std::string, v1::RunEvent> results;
   std::vector<ProcessedFile> files;
+  bool hide_results_once = false;
 };
 
 // ---- fixture -----------------------------------------------------------------------------
@@ -322,6 +329,32 @@ TEST_F(TransferWorkerTest, RedeliveredJobRepublishesTheStoredEvent) {
   EXPECT_EQ(publisher_.Events()[1].remote_path(), "in/roster_1.csv");
 }
 
+TEST_F(TransferWorkerTest, ConcurrentDeliveryPublishesTheFirstRecordedEventNotItsOwn) {
+  // Delivery A of the job fetched roster_1.csv and recorded its FETCHED event; delivery B (a
+  // reclaim racing A) looked before A recorded, and meanwhile a newer file appeared.
+  AddRemote("roster_1.csv", 100, "abc");
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  v1::RunEvent first = NewEvent(job, v1::RunEvent::TYPE_FETCHED);
+  first.set_file_id("file_from_a");
+  first.set_remote_path("in/roster_1.csv");
+  first.set_bytes(3);
+  ledger_.results.emplace(job.job_id(), first);
+  ledger_.processed.insert({"tenant_a", "int_1", "in/roster_1.csv", int64_t{3}, int64_t{100}});
+  AddRemote("roster_2.csv", 200, "defg");
+  ledger_.hide_results_once = true;
+
+  ASSERT_TRUE(worker_.Handle(job).ok());
+
+  // B publishes A's event (same file), not one for the file it fetched itself...
+  ASSERT_EQ(publisher_.published.size(), 1u);
+  EXPECT_EQ(publisher_.published[0].second, EncodeQueueMessage(first));
+  // ...and does not mark its own file processed: roster_2.csv stays fetchable.
+  EXPECT_TRUE(ledger_.files.empty());
+  EXPECT_EQ(ledger_.processed.count(
+                {"tenant_a", "int_1", "in/roster_2.csv", int64_t{4}, int64_t{200}}),
+            0u);
+}
+
 TEST_F(TransferWorkerTest, PublishFailureReturnsErrorAndRedeliveryPublishesSameEvent) {
   AddRemote("roster_1.csv", 100, "abc");
   v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
@@ -369,6 +402,44 @@ TEST_F(TransferWorkerTest, CredentialsSealedForAnotherIntegrationAreRefused) {
   ASSERT_EQ(publisher_.Events().size(), 1u);
   EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
   EXPECT_THAT(publisher_.Events()[0].error(), HasSubstr("tenant_a/int_1"));
+}
+
+// The job's context is a full "<tenant>/<integration>": it must match exactly, not as a prefix.
+TEST_F(TransferWorkerTest, CredentialsSealedForAnIntegrationWithALongerIdAreRefused) {
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  v1::Credentials creds;
+  creds.set_password(kPassword);
+  *job.mutable_credentials() = SealCredentials(sealer_, creds, "tenant_a/int_12").value();
+  ASSERT_TRUE(worker_.Handle(job).ok());
+  EXPECT_EQ(connector_.connects, 0);
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_THAT(publisher_.Events()[0].error(), HasSubstr("tenant_a/int_12"));
+  EXPECT_THAT(publisher_.Events()[0].error(), Not(HasSubstr(kPassword)));
+}
+
+TEST(OpenCredentialsTest, TenantPrefixAdmitsTheTenantsIntegrationsOnly) {
+  Sealer sealer = Sealer::FromKeyMaterial(std::string(32, 'k')).value();
+  v1::Credentials creds;
+  creds.set_password("pw");
+  auto sealed = SealCredentials(sealer, creds, "tenant_a/int_1").value();
+  EXPECT_TRUE(OpenCredentials(sealer, sealed, "tenant_a/").ok());
+  EXPECT_TRUE(OpenCredentials(sealer, sealed, "tenant_a/int_1").ok());
+  EXPECT_EQ(OpenCredentials(sealer, sealed, "tenant_a/int_").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(OpenCredentials(sealer, sealed, "tenant_ab/").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(WipeCredentialsTest, ClearsEverySecret) {
+  v1::Credentials creds;
+  creds.mutable_private_key()->set_key_pem("-----BEGIN OPENSSH PRIVATE KEY-----");
+  creds.mutable_private_key()->set_passphrase("pp");
+  WipeCredentials(creds);
+  EXPECT_EQ(creds.kind_case(), v1::Credentials::KIND_NOT_SET);
+  creds.set_password("pw");
+  WipeCredentials(creds);
+  EXPECT_EQ(creds.kind_case(), v1::Credentials::KIND_NOT_SET);
 }
 
 TEST_F(TransferWorkerTest, MissingRemoteFolderIsAPermanentFailure) {

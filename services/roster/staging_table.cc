@@ -1,0 +1,538 @@
+#include "services/roster/staging_table.h"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "services/roster/person_validation.h"
+#include "services/roster/roster_csv.h"
+#include "services/roster/roster_store.h"
+
+namespace rostersync::roster {
+struct CopyText {
+  std::string value;
+  bool null = false;
+};
+}  // namespace rostersync::roster
+
+namespace pqxx {
+template <>
+struct string_traits<rostersync::roster::CopyText> {
+  static constexpr const char* name() noexcept { return "CopyText"; }
+  static constexpr bool has_null() noexcept { return true; }
+  static bool is_null(const rostersync::roster::CopyText& v) { return v.null; }
+  static rostersync::roster::CopyText null() { return {"", true}; }
+  static void from_string(const char str[], rostersync::roster::CopyText& v) {
+    v = {str, false};
+  }
+  static std::string to_string(const rostersync::roster::CopyText& v) { return v.value; }
+};
+}  // namespace pqxx
+
+namespace rostersync::roster {
+namespace {
+
+constexpr char kStaging[] = "roster_staging";
+constexpr size_t kFlushBytes = 64 * 1024;
+
+// The final (after) state in roster_diff, and the current state in roster.people (p.).
+constexpr char kDiffPersonColumns[] =
+    "d.person_id, d.email, d.first_name, d.last_name, d.language, d.active, d.person_type, "
+    "d.seat, d.attributes::text, d.source_integration_id";
+constexpr int kDiffPersonWidth = 10;
+
+std::string SortedAttributesJson(const v1::Person& p) {
+  nlohmann::json j = nlohmann::json::object();
+  std::map<std::string, std::string> sorted(p.attributes().begin(), p.attributes().end());
+  for (const auto& [k, v] : sorted) j[k] = v;
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+v1::Person DiffPersonFromRow(const pqxx::row& r, int at, const std::string& tenant_id) {
+  v1::Person p;
+  p.set_tenant_id(tenant_id);
+  p.set_person_id(r[at + 0].as<std::string>());
+  p.set_email(r[at + 1].as<std::string>());
+  p.set_first_name(r[at + 2].as<std::string>());
+  p.set_last_name(r[at + 3].as<std::string>());
+  p.set_language(r[at + 4].as<std::string>());
+  p.set_active(r[at + 5].as<bool>());
+  p.set_person_type(ParsePersonType(r[at + 6].as<std::string>()).value_or(v1::PERSON_TYPE_OTHER));
+  p.set_seat(r[at + 7].as<std::string>());
+  nlohmann::json attrs = nlohmann::json::parse(r[at + 8].as<std::string>(), nullptr, false);
+  if (attrs.is_object()) {
+    for (const auto& [k, v] : attrs.items()) {
+      if (v.is_string()) (*p.mutable_attributes())[k] = v.get<std::string>();
+    }
+  }
+  p.set_source_integration_id(r[at + 9].as<std::string>());
+  return p;
+}
+
+v1::ChangeKind KindFromName(const std::string& kind) {
+  if (kind == "added") return v1::CHANGE_KIND_ADDED;
+  if (kind == "updated") return v1::CHANGE_KIND_UPDATED;
+  if (kind == "deleted") return v1::CHANGE_KIND_DELETED;
+  if (kind == "deactivated") return v1::CHANGE_KIND_DEACTIVATED;
+  if (kind == "unchanged") return v1::CHANGE_KIND_UNCHANGED;
+  return v1::CHANGE_KIND_UNSPECIFIED;
+}
+
+std::vector<std::string> TextArray(const pqxx::field& f) {
+  std::vector<std::string> out;
+  nlohmann::json j = nlohmann::json::parse(f.as<std::string>(), nullptr, false);
+  if (j.is_array()) {
+    for (const auto& v : j) {
+      if (v.is_string()) out.push_back(v.get<std::string>());
+    }
+  }
+  return out;
+}
+
+// SELECT list for a change: kind, line, changed (json), after (10), before (10, p.*).
+std::string ChangeSelect() {
+  return absl::StrCat(
+      "SELECT d.kind, d.line, to_json(d.changed)::text, ", kDiffPersonColumns,
+      ", p.person_id, p.email, p.first_name, p.last_name, p.language, p.active, p.person_type, "
+      "p.seat, p.attributes::text, p.source_integration_id "
+      "FROM roster_diff d LEFT JOIN roster.people p ON p.tenant_id = $1 "
+      "AND p.person_id = d.person_id ");
+}
+
+v1::PersonChange ChangeFromRow(const pqxx::row& r, const std::string& tenant_id) {
+  v1::PersonChange c;
+  c.set_kind(KindFromName(r[0].as<std::string>()));
+  v1::Person after = DiffPersonFromRow(r, 3, tenant_id);
+  c.set_person_id(after.person_id());
+  for (std::string& f : TextArray(r[2])) c.add_changed_fields(std::move(f));
+  if (!r[3 + kDiffPersonWidth].is_null()) {
+    *c.mutable_before() = DiffPersonFromRow(r, 3 + kDiffPersonWidth, tenant_id);
+  }
+  if (c.kind() != v1::CHANGE_KIND_DELETED) *c.mutable_after() = std::move(after);
+  return c;
+}
+
+class CopyStagingWriter : public StagingWriter {
+ public:
+  explicit CopyStagingWriter(pqxx::work& txn)
+      : stream_(txn, kStaging,
+                std::vector<std::string>{"line", "person_id", "valid", "email", "first_name",
+                                         "last_name", "language", "active", "person_type", "seat",
+                                         "attributes", "source_integration_id"}) {}
+  ~CopyStagingWriter() override {
+    if (!finished_) {
+      try {
+        stream_.complete();
+      } catch (...) {
+      }
+    }
+  }
+
+  absl::Status Add(const v1::Person& p, int64_t line, const StagedKeep& keep) override {
+    try {
+      stream_ << std::make_tuple(
+          line, p.person_id(), true, CopyText{p.email(), keep.email}, p.first_name(),
+          p.last_name(), p.language(), p.active(),
+          CopyText{PersonTypeName(p.person_type() == v1::PERSON_TYPE_UNSPECIFIED
+                                      ? v1::PERSON_TYPE_EMPLOYEE
+                                      : p.person_type()),
+                   keep.person_type},
+          CopyText{p.seat(), keep.seat}, SortedAttributesJson(p), p.source_integration_id());
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    ++rows_;
+    return absl::OkStatus();
+  }
+
+  absl::Status AddInvalidKey(const std::string& person_id, int64_t line) override {
+    try {
+      stream_ << std::make_tuple(line, person_id, false, CopyText{"", true}, std::string(),
+                                 std::string(), std::string(), false, CopyText{"", true},
+                                 CopyText{"", true}, std::string("{}"), std::string());
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    ++rows_;
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() override {
+    if (finished_) return absl::OkStatus();
+    finished_ = true;
+    try {
+      stream_.complete();
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    return absl::OkStatus();
+  }
+  int64_t rows() const override { return rows_; }
+
+ private:
+  pqxx::stream_to stream_;
+  bool finished_ = false;
+  int64_t rows_ = 0;
+};
+
+template <typename Fn>
+absl::Status Guarded(Fn&& fn) {
+  try {
+    return fn();
+  } catch (const std::exception& e) {
+    return StatusFromPqxx(e);
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<StagingTable> StagingTable::Create(pqxx::work& txn, const std::string& tenant_id) {
+  RETURN_IF_ERROR(Guarded([&] {
+    txn.exec(absl::StrCat(
+        "CREATE TEMP TABLE ", kStaging,
+        " (line bigint NOT NULL, person_id text NOT NULL, valid boolean NOT NULL, email text, "
+        "first_name text NOT NULL, last_name text NOT NULL, language text NOT NULL, "
+        "active boolean NOT NULL, person_type text, seat text, attributes jsonb NOT NULL, "
+        "source_integration_id text NOT NULL) ON COMMIT DROP"));
+    return absl::OkStatus();
+  }));
+  return StagingTable(txn, tenant_id);
+}
+
+absl::StatusOr<std::unique_ptr<StagingWriter>> StagingTable::OpenWriter() {
+  std::unique_ptr<StagingWriter> writer;
+  RETURN_IF_ERROR(Guarded([&] {
+    writer = std::make_unique<CopyStagingWriter>(*txn_);
+    return absl::OkStatus();
+  }));
+  return writer;
+}
+
+absl::Status StagingTable::ComputeDiff(const DiffSpec& spec) {
+  if (diffed_) return absl::FailedPreconditionError("staging: the diff was already computed");
+  std::string removal = "none";
+  bool scope_all = false;
+  switch (spec.mode) {
+    case ApplyMode::kFullSync:
+      removal = spec.policy == v1::SYNC_POLICY_DELETE ? "delete"
+                : spec.policy == v1::SYNC_POLICY_KEEP ? "none"
+                                                      : "deactivate";
+      break;
+    case ApplyMode::kUpsertOnly:
+      removal = "none";
+      break;
+    case ApplyMode::kExact:
+      removal = "delete";
+      scope_all = true;
+      break;
+  }
+  nlohmann::json cols = nlohmann::json::array();
+  for (const std::string& c : spec.attribute_columns) cols.push_back(c);
+  const bool replace = spec.replace_attributes || spec.mode == ApplyMode::kExact;
+  RETURN_IF_ERROR(Guarded([&] {
+    txn_->exec(absl::StrCat("CREATE INDEX ON ", kStaging, " (person_id)"));
+    txn_->exec(absl::StrCat("ANALYZE ", kStaging));
+    // m: each valid staged row merged with the person it updates (b_*: before).
+    txn_->exec_params(
+        R"sql(
+CREATE TEMP TABLE roster_diff ON COMMIT DROP AS
+WITH m AS (
+  SELECT s.line, s.person_id, p.person_id IS NOT NULL AS existed,
+    coalesce(s.email, p.email, '') AS email, s.first_name, s.last_name, s.language, s.active,
+    coalesce(s.person_type, p.person_type, 'employee') AS person_type,
+    coalesce(s.seat, p.seat, '') AS seat,
+    (s.seat IS NOT NULL AND s.seat <> '') AS seat_from_file,
+    CASE WHEN $2::boolean THEN s.attributes
+         ELSE (coalesce(p.attributes, '{}'::jsonb)
+               - ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) || s.attributes END
+      AS attributes,
+    s.source_integration_id,
+    p.email AS b_email, p.first_name AS b_first_name, p.last_name AS b_last_name,
+    p.language AS b_language, p.active AS b_active, p.person_type AS b_person_type,
+    p.seat AS b_seat, coalesce(p.attributes, '{}'::jsonb) AS b_attributes,
+    p.source_integration_id AS b_source
+  FROM roster_staging s
+  LEFT JOIN roster.people p ON p.tenant_id = $1 AND p.person_id = s.person_id
+  WHERE s.valid
+), c AS (
+  SELECT m.*, CASE WHEN NOT existed THEN '{}'::text[] ELSE
+    array_remove(ARRAY[
+      CASE WHEN email <> b_email THEN 'email' END,
+      CASE WHEN first_name <> b_first_name THEN 'first_name' END,
+      CASE WHEN last_name <> b_last_name THEN 'last_name' END,
+      CASE WHEN language <> b_language THEN 'language' END,
+      CASE WHEN active <> b_active THEN 'active' END,
+      CASE WHEN person_type <> b_person_type THEN 'person_type' END,
+      CASE WHEN seat <> b_seat THEN 'seat' END,
+      CASE WHEN source_integration_id <> b_source THEN 'source_integration_id' END
+    ], NULL) ||
+    CASE WHEN attributes = b_attributes THEN '{}'::text[] ELSE ARRAY(
+      SELECT 'attr:' || k FROM (SELECT jsonb_object_keys(attributes)
+                                UNION SELECT jsonb_object_keys(b_attributes)) AS ks(k)
+      WHERE (attributes -> k) IS DISTINCT FROM (b_attributes -> k) ORDER BY 1) END
+  END AS changed
+  FROM m
+)
+SELECT CASE WHEN NOT existed THEN 'added'
+            WHEN cardinality(changed) = 0 THEN 'unchanged' ELSE 'updated' END AS kind,
+  line, person_id, changed, email, first_name, last_name, language, active, person_type, seat,
+  seat_from_file, attributes, source_integration_id
+FROM c
+UNION ALL
+SELECT CASE WHEN $4 = 'delete' THEN 'deleted' ELSE 'deactivated' END,
+  0, p.person_id, CASE WHEN $4 = 'delete' THEN '{}'::text[] ELSE ARRAY['active'] END,
+  p.email, p.first_name, p.last_name, p.language, CASE WHEN $4 = 'delete' THEN p.active ELSE false END,
+  p.person_type, p.seat, false, p.attributes, p.source_integration_id
+FROM roster.people p
+WHERE p.tenant_id = $1 AND $4 <> 'none'
+  AND ($6::boolean OR p.source_integration_id = $5)
+  AND ($4 = 'delete' OR p.active)
+  AND NOT EXISTS (SELECT 1 FROM roster_staging s WHERE s.person_id = p.person_id)
+)sql",
+        tenant_id_, replace, cols.dump(), removal, spec.integration_id, scope_all);
+    txn_->exec("CREATE INDEX ON roster_diff (kind, line, person_id)");
+    txn_->exec("CREATE INDEX ON roster_diff (person_id)");
+    txn_->exec("ANALYZE roster_diff");
+    return absl::OkStatus();
+  }));
+  diffed_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DiffCounts> StagingTable::Counts() {
+  DiffCounts counts;
+  RETURN_IF_ERROR(Guarded([&] {
+    pqxx::result r = txn_->exec("SELECT kind, count(*) FROM roster_diff GROUP BY kind");
+    for (const auto& row : r) {
+      const std::string kind = row[0].as<std::string>();
+      const int64_t n = row[1].as<int64_t>();
+      if (kind == "added") counts.added = n;
+      if (kind == "updated") counts.updated = n;
+      if (kind == "unchanged") counts.unchanged = n;
+      if (kind == "deleted") counts.deleted = n;
+      if (kind == "deactivated") counts.deactivated = n;
+    }
+    return absl::OkStatus();
+  }));
+  return counts;
+}
+
+absl::StatusOr<std::vector<v1::RowError>> StagingTable::SeatConflicts(bool removals_held,
+                                                                      int limit) {
+  std::vector<v1::RowError> out;
+  RETURN_IF_ERROR(Guarded([&] {
+    pqxx::result r = txn_->exec_params(
+        R"sql(
+WITH f AS (
+  SELECT person_id, seat, line, seat_from_file FROM roster_diff
+  WHERE seat <> '' AND (kind <> 'deleted' OR $2::boolean)
+  UNION ALL
+  SELECT p.person_id, p.seat, 0, false FROM roster.people p
+  WHERE p.tenant_id = $1 AND p.seat <> ''
+    AND NOT EXISTS (SELECT 1 FROM roster_diff d WHERE d.person_id = p.person_id)
+)
+SELECT a.line, a.seat, min(b.person_id) FROM f a JOIN f b ON a.seat = b.seat
+  AND a.person_id <> b.person_id
+WHERE a.seat_from_file GROUP BY a.line, a.seat ORDER BY a.line LIMIT $3
+)sql",
+        tenant_id_, removals_held, limit);
+    for (const auto& row : r) {
+      v1::RowError e;
+      e.set_line(row[0].as<int64_t>());
+      e.set_column("seat");
+      e.set_value(row[1].as<std::string>());
+      e.set_reason(absl::StrCat("seat \"", row[1].as<std::string>(),
+                                "\" is already held by person \"", row[2].as<std::string>(),
+                                "\""));
+      out.push_back(std::move(e));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::StatusOr<std::vector<v1::PersonChange>> StagingTable::Examples(int per_kind,
+                                                                      bool include_unchanged) {
+  std::vector<v1::PersonChange> out;
+  if (per_kind <= 0) return out;
+  std::vector<std::string> kinds = {"added", "updated", "deactivated", "deleted"};
+  if (include_unchanged) kinds.push_back("unchanged");
+  RETURN_IF_ERROR(Guarded([&] {
+    for (const std::string& kind : kinds) {
+      pqxx::result r = txn_->exec_params(
+          absl::StrCat(ChangeSelect(), "WHERE d.kind = $2 ORDER BY d.line, d.person_id LIMIT $3"),
+          tenant_id_, kind, per_kind);
+      for (const auto& row : r) out.push_back(ChangeFromRow(row, tenant_id_));
+    }
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+absl::Status StagingTable::StreamDiff(
+    const std::function<absl::Status(const v1::PersonChange&)>& fn) {
+  return Guarded([&]() -> absl::Status {
+    txn_->exec_params(
+        absl::StrCat("DECLARE roster_diff_cursor NO SCROLL CURSOR FOR ", ChangeSelect(),
+                     "WHERE d.kind <> 'unchanged' ORDER BY CASE d.kind WHEN 'added' THEN 0 "
+                     "WHEN 'updated' THEN 1 WHEN 'deactivated' THEN 2 ELSE 3 END, d.line, "
+                     "d.person_id"),
+        tenant_id_);
+    absl::Status status;
+    while (status.ok()) {
+      pqxx::result r = txn_->exec("FETCH 2000 FROM roster_diff_cursor");
+      if (r.empty()) break;
+      for (const auto& row : r) {
+        status = fn(ChangeFromRow(row, tenant_id_));
+        if (!status.ok()) break;
+      }
+    }
+    txn_->exec("CLOSE roster_diff_cursor");
+    return status;
+  });
+}
+
+absl::Status StagingTable::RenderDiffCsv(
+    const std::function<absl::Status(std::string_view)>& write) {
+  std::string buf = absl::StrCat(kDiffCsvHeader, "\r\n");
+  // Lines of the file: kept in the cursor's order; the line is not part of PersonChange, so it
+  // is looked up through the examples' order: use a dedicated query instead.
+  RETURN_IF_ERROR(Guarded([&]() -> absl::Status {
+    txn_->exec(absl::StrCat(
+        "DECLARE roster_diff_csv NO SCROLL CURSOR FOR SELECT d.kind, d.line, "
+        "array_to_string(d.changed, ' '), ",
+        kDiffPersonColumns,
+        " FROM roster_diff d WHERE d.kind <> 'unchanged' ORDER BY CASE d.kind WHEN 'added' THEN 0 "
+        "WHEN 'updated' THEN 1 WHEN 'deactivated' THEN 2 ELSE 3 END, d.line, d.person_id"));
+    absl::Status status;
+    while (status.ok()) {
+      pqxx::result r = txn_->exec("FETCH 2000 FROM roster_diff_csv");
+      if (r.empty()) break;
+      for (const auto& row : r) {
+        v1::Person p = DiffPersonFromRow(row, 3, tenant_id_);
+        buf += CsvLine({row[0].as<std::string>(), p.person_id(),
+                        row[1].as<int64_t>() > 0 ? row[1].as<std::string>() : "",
+                        row[2].as<std::string>(), p.email(), p.first_name(), p.last_name(),
+                        p.language(), p.active() ? "true" : "false",
+                        PersonTypeName(p.person_type()), p.seat(), SortedAttributesJson(p),
+                        p.source_integration_id()});
+        if (buf.size() >= kFlushBytes) {
+          status = write(buf);
+          buf.clear();
+          if (!status.ok()) break;
+        }
+      }
+    }
+    txn_->exec("CLOSE roster_diff_csv");
+    return status;
+  }));
+  if (!buf.empty()) return write(buf);
+  return absl::OkStatus();
+}
+
+absl::Status StagingTable::Apply(const ApplyOptions& options) {
+  if (!diffed_) return absl::FailedPreconditionError("staging: ComputeDiff first");
+  const std::string changed_kinds =
+      options.hold_removals ? "('updated')" : "('updated', 'deactivated')";
+  return Guarded([&] {
+    if (options.hold_removals) {
+      txn_->exec_params(
+          "INSERT INTO roster.held_removals (import_id, tenant_id, person_id, action, "
+          "person_updated_at) SELECT $2, $1, d.person_id, d.kind, p.updated_at "
+          "FROM roster_diff d JOIN roster.people p ON p.tenant_id = $1 "
+          "AND p.person_id = d.person_id WHERE d.kind IN ('deleted', 'deactivated')",
+          tenant_id_, options.import_id);
+    } else {
+      txn_->exec_params(
+          "DELETE FROM roster.people p USING roster_diff d WHERE p.tenant_id = $1 "
+          "AND p.person_id = d.person_id AND d.kind = 'deleted'",
+          tenant_id_);
+    }
+    // Seats may move between people within one change: release every seat that changes hands
+    // first so that the partial unique index never sees a transient duplicate.
+    txn_->exec_params(absl::StrCat("UPDATE roster.people p SET seat = '' FROM roster_diff d "
+                                   "WHERE p.tenant_id = $1 AND p.person_id = d.person_id "
+                                   "AND p.seat <> d.seat AND d.kind IN ",
+                                   changed_kinds),
+                      tenant_id_);
+    txn_->exec_params(
+        absl::StrCat("UPDATE roster.people p SET email = d.email, first_name = d.first_name, "
+                     "last_name = d.last_name, language = d.language, active = d.active, "
+                     "person_type = d.person_type, seat = d.seat, attributes = d.attributes, "
+                     "source_integration_id = d.source_integration_id, updated_at = now() "
+                     "FROM roster_diff d WHERE p.tenant_id = $1 AND p.person_id = d.person_id "
+                     "AND d.kind IN ",
+                     changed_kinds),
+        tenant_id_);
+    txn_->exec_params(
+        "INSERT INTO roster.people (tenant_id, person_id, email, first_name, last_name, "
+        "language, active, person_type, seat, attributes, source_integration_id, updated_at) "
+        "SELECT $1, person_id, email, first_name, last_name, language, active, person_type, "
+        "seat, attributes, source_integration_id, now() FROM roster_diff WHERE kind = 'added'",
+        tenant_id_);
+    return absl::OkStatus();
+  });
+}
+
+absl::Status StreamSnapshot(pqxx::work& txn, const std::string& tenant_id,
+                            const std::function<absl::Status(std::string_view)>& write,
+                            int batch) {
+  std::string buf = absl::StrCat(kSnapshotHeader, "\r\n");
+  RETURN_IF_ERROR(Guarded([&]() -> absl::Status {
+    txn.exec_params(
+        "DECLARE roster_snapshot_cursor NO SCROLL CURSOR FOR SELECT d.person_id, d.email, "
+        "d.first_name, d.last_name, d.language, d.active, d.person_type, d.seat, "
+        "d.attributes::text, d.source_integration_id FROM roster.people d "
+        "WHERE d.tenant_id = $1 ORDER BY d.person_id",
+        tenant_id);
+    absl::Status status;
+    const std::string fetch = absl::StrCat("FETCH ", batch, " FROM roster_snapshot_cursor");
+    while (status.ok()) {
+      pqxx::result r = txn.exec(fetch);
+      if (r.empty()) break;
+      for (const auto& row : r) {
+        buf += SnapshotLine(DiffPersonFromRow(row, 0, tenant_id));
+        if (buf.size() >= kFlushBytes) {
+          status = write(buf);
+          buf.clear();
+          if (!status.ok()) break;
+        }
+      }
+    }
+    txn.exec("CLOSE roster_snapshot_cursor");
+    return status;
+  }));
+  if (!buf.empty()) return write(buf);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<HeldApproval> ApplyHeldRemovals(pqxx::work& txn, const std::string& tenant_id,
+                                               const std::string& import_id) {
+  HeldApproval out;
+  RETURN_IF_ERROR(Guarded([&] {
+    pqxx::result total = txn.exec_params(
+        "SELECT count(*) FROM roster.held_removals WHERE tenant_id = $1 AND import_id = $2",
+        tenant_id, import_id);
+    pqxx::result del = txn.exec_params(
+        "DELETE FROM roster.people p USING roster.held_removals h WHERE h.tenant_id = $1 "
+        "AND h.import_id = $2 AND h.action = 'deleted' AND p.tenant_id = h.tenant_id "
+        "AND p.person_id = h.person_id AND p.updated_at = h.person_updated_at",
+        tenant_id, import_id);
+    pqxx::result deact = txn.exec_params(
+        "UPDATE roster.people p SET active = false, updated_at = now() "
+        "FROM roster.held_removals h WHERE h.tenant_id = $1 AND h.import_id = $2 "
+        "AND h.action = 'deactivated' AND p.tenant_id = h.tenant_id "
+        "AND p.person_id = h.person_id AND p.updated_at = h.person_updated_at AND p.active",
+        tenant_id, import_id);
+    out.deleted = del.affected_rows();
+    out.deactivated = deact.affected_rows();
+    out.skipped = total[0][0].as<int64_t>() - out.deleted - out.deactivated;
+    return absl::OkStatus();
+  }));
+  return out;
+}
+
+}  // namespace rostersync::roster

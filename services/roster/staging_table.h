@@ -1,0 +1,145 @@
+#pragma once
+
+// Set-based bulk changes to a tenant's roster: stage the target rows with COPY, diff them in
+// SQL against roster.people, preview or apply the diff in the same transaction.
+//
+// FOR EVERY BULK PATH (file import, UploadRoster, RestoreBackup, BulkUpsertPeople):
+//
+//   // one pqxx::work on a dedicated connection (PgPool::Transact or WithConnection)
+//   ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, tenant_id));
+//   {
+//     ASSIGN_OR_RETURN(std::unique_ptr<StagingWriter> w, staging.OpenWriter());
+//     for each person: RETURN_IF_ERROR(w->Add(person, line, keep));   // COPY, memory flat
+//     RETURN_IF_ERROR(w->Finish());   // no other query on txn while the writer is open
+//   }
+//   RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant_id));
+//   RETURN_IF_ERROR(staging.ComputeDiff(spec));   // spec: see DiffSpec (kFullSync/kUpsertOnly/kExact)
+//   ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
+//   ASSIGN_OR_RETURN(auto conflicts, staging.SeatConflicts(false, 100));  // must be empty
+//   preview: staging.Examples(n) / staging.StreamDiff(fn) / staging.RenderDiffCsv(write)
+//   apply:   WriteSnapshotFromCursor(txn, tenant, writer-sink)   (importer.h: backup first)
+//            staging.Apply({...})
+//
+// Restore (kExact): stage every person of the snapshot with StagedKeep{} (nothing kept) and
+// source_integration_id/seat/attributes as in the snapshot; DiffSpec{.mode = kExact}. The
+// roster then equals the staged rows exactly (people not staged are deleted).
+// BulkUpsertPeople (kUpsertOnly): stage with StagedKeep{.seat = true} and
+// DiffSpec{.mode = kUpsertOnly, .replace_attributes = true}: nobody is removed.
+//
+// Staging and diff tables are TEMP ... ON COMMIT DROP, so one StagingTable per transaction.
+// Diff kinds (roster_diff.kind): "added", "updated", "unchanged", "deleted", "deactivated".
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rostersync/v1/common.pb.h"
+#include "rostersync/v1/roster.pb.h"
+
+namespace rostersync::roster {
+
+// Which fields of a staged row are NOT given and are kept from the person already in the
+// roster (a new person gets '' / employee / no seat).
+struct StagedKeep {
+  bool email = false;        // the file has no email column
+  bool person_type = false;  // the file has no person_type column
+  bool seat = false;         // no seat given (file without seat column, or an empty cell)
+};
+
+class StagingWriter {
+ public:
+  virtual ~StagingWriter() = default;
+  // `person.person_id` is the key; updated_at and tenant_id are ignored.
+  virtual absl::Status Add(const v1::Person& person, int64_t line, const StagedKeep& keep) = 0;
+  // A key present in the file whose row is invalid: neither applied nor removed.
+  virtual absl::Status AddInvalidKey(const std::string& person_id, int64_t line) = 0;
+  // Ends the COPY. Must be called before anything else is done on the transaction.
+  virtual absl::Status Finish() = 0;
+  virtual int64_t rows() const = 0;
+};
+
+enum class ApplyMode {
+  kFullSync,    // staged rows upserted; absent people in scope per `policy`
+  kUpsertOnly,  // staged rows upserted; nobody removed
+  kExact,       // the roster becomes exactly the staged rows (others deleted)
+};
+
+struct DiffSpec {
+  ApplyMode mode = ApplyMode::kFullSync;
+  // kFullSync: DELETE deletes, DEACTIVATE/UNSPECIFIED deactivates (active ones), KEEP keeps.
+  v1::SyncPolicy policy = v1::SYNC_POLICY_UNSPECIFIED;
+  // kFullSync scope: only absent people whose source_integration_id equals this are removed.
+  std::string integration_id;
+  // false: the staged attributes replace only `attribute_columns` (file columns), other
+  // attributes are kept; true: the staged map is the person's whole map.
+  bool replace_attributes = false;
+  std::vector<std::string> attribute_columns;
+};
+
+struct DiffCounts {
+  int64_t added = 0, updated = 0, unchanged = 0, deleted = 0, deactivated = 0;
+  int64_t removals() const { return deleted + deactivated; }
+};
+
+struct ApplyOptions {
+  // Removals are not applied but stored in roster.held_removals under `import_id`.
+  bool hold_removals = false;
+  std::string import_id;
+};
+
+class StagingTable {
+ public:
+  static absl::StatusOr<StagingTable> Create(pqxx::work& txn, const std::string& tenant_id);
+
+  absl::StatusOr<std::unique_ptr<StagingWriter>> OpenWriter();
+  // Builds the diff table. Take RosterStore::LockTenant first when the diff will be applied.
+  absl::Status ComputeDiff(const DiffSpec& spec);
+  absl::StatusOr<DiffCounts> Counts();
+  // Seats given by staged rows that someone else holds after the change (`removals_held`:
+  // people to be deleted keep their seats). RowError on the assigning row's line.
+  absl::StatusOr<std::vector<v1::RowError>> SeatConflicts(bool removals_held, int limit);
+  // The first `per_kind` changes of each kind (file order, then person_id). Unchanged rows
+  // are included only when `include_unchanged`.
+  absl::StatusOr<std::vector<v1::PersonChange>> Examples(int per_kind, bool include_unchanged);
+  // Every change (unchanged rows excluded), through a cursor: added, updated, deactivated,
+  // deleted, each in file order then person_id.
+  absl::Status StreamDiff(const std::function<absl::Status(const v1::PersonChange&)>& fn);
+  // StreamDiff as CSV (kDiffCsvHeader; after-state, or the removed state for deleted).
+  absl::Status RenderDiffCsv(const std::function<absl::Status(std::string_view)>& write);
+  absl::Status Apply(const ApplyOptions& options);
+
+ private:
+  StagingTable(pqxx::work& txn, std::string tenant_id)
+      : txn_(&txn), tenant_id_(std::move(tenant_id)) {}
+  pqxx::work* txn_;
+  std::string tenant_id_;
+  bool diffed_ = false;
+};
+
+inline constexpr char kDiffCsvHeader[] =
+    "change,person_id,line,changed_fields,email,first_name,last_name,language,active,"
+    "person_type,seat,attributes_json,source_integration_id";
+
+// Streams the tenant's whole roster (sorted by person_id) as a snapshot CSV (roster_csv.h)
+// through a server-side cursor, `batch` rows at a time: memory does not grow with the roster.
+absl::Status StreamSnapshot(pqxx::work& txn, const std::string& tenant_id,
+                            const std::function<absl::Status(std::string_view)>& write,
+                            int batch = 5000);
+
+struct HeldApproval {
+  int64_t deleted = 0;
+  int64_t deactivated = 0;
+  int64_t skipped = 0;  // held people changed or gone since the import
+};
+// Applies the removals held under `import_id` (roster.held_removals). A held person is
+// removed only when still present with the updated_at recorded when held; people changed
+// since (reappeared in a later file, edited, seat assigned) are skipped.
+absl::StatusOr<HeldApproval> ApplyHeldRemovals(pqxx::work& txn, const std::string& tenant_id,
+                                               const std::string& import_id);
+
+}  // namespace rostersync::roster

@@ -1,0 +1,572 @@
+// The import pipeline against real PostgreSQL and the real backup service (in process, its
+// own gRPC server): staging with COPY, set-based diff, full-sync policies, partial imports with
+// an error report, the guards and ApproveDeletions, preview, UploadRoster, and 100,000 rows.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "common/archive_client.h"
+#include "common/pg.h"
+#include "rostersync/v1/roster.grpc.pb.h"
+#include "services/backup/backup_service.h"
+#include "services/backup/blob_store.h"
+#include "services/backup/file_catalog.h"
+#include "services/roster/importer.h"
+#include "services/roster/roster_csv.h"
+#include "services/roster/roster_service.h"
+#include "services/roster/roster_store.h"
+#include "services/roster/staging_table.h"
+#include "tests/fixtures/postgres_server.h"
+#include "tests/fixtures/subprocess.h"
+
+namespace rostersync::roster {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kTenant[] = "tenant_a";
+constexpr char kIntegration[] = "int_1";
+constexpr char kHeader[] = "person_id,email,first_name,last_name,language,active\n";
+
+class ImportPipelineTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto pg = rostersync::testing::PostgresServer::Start();
+    ASSERT_TRUE(pg.ok()) << pg.status();
+    pg_ = pg->release();
+  }
+  static void TearDownTestSuite() {
+    delete pg_;
+    pg_ = nullptr;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(pg_, nullptr);
+    static std::atomic<int> counter{0};
+    auto conninfo = pg_->CreateDatabase(absl::StrCat("pipeline_", counter++));
+    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+    auto pool = PgPool::Connect(*conninfo, 4);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    pool_ = *std::move(pool);
+    auto catalog = backup::FileCatalog::Create(pool_.get());
+    ASSERT_TRUE(catalog.ok()) << catalog.status();
+    catalog_ = *std::move(catalog);
+    dir_ = rostersync::testing::MakeTempDir("import_pipeline_test");
+    auto blobs = backup::BlobStore::Open(dir_);
+    ASSERT_TRUE(blobs.ok()) << blobs.status();
+    blobs_ = *std::move(blobs);
+    backup_service_ = std::make_unique<backup::BackupService>(blobs_.get(), catalog_.get());
+    {
+      grpc::ServerBuilder builder;
+      int port = 0;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+      builder.RegisterService(backup_service_.get());
+      backup_server_ = builder.BuildAndStart();
+      ASSERT_NE(backup_server_, nullptr);
+      archive_ = std::make_unique<GrpcArchive>(
+          grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                              grpc::InsecureChannelCredentials()),
+          absl::Seconds(60));
+    }
+    store_ = std::make_unique<RosterStore>(*pool_);
+    ASSERT_TRUE(store_->Migrate().ok());
+    roster_service_ = std::make_unique<RosterServiceImpl>(*store_, *archive_);
+    {
+      grpc::ServerBuilder builder;
+      int port = 0;
+      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+      builder.RegisterService(roster_service_.get());
+      roster_server_ = builder.BuildAndStart();
+      ASSERT_NE(roster_server_, nullptr);
+      roster_stub_ = v1::RosterService::NewStub(grpc::CreateChannel(
+          absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+    }
+    importer_ = std::make_unique<Importer>(*store_, *archive_);
+  }
+
+  void TearDown() override {
+    importer_.reset();
+    roster_stub_.reset();
+    for (auto* s : {&roster_server_, &backup_server_}) {
+      if (*s) (*s)->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
+      s->reset();
+    }
+    roster_service_.reset();
+    archive_.reset();
+    backup_service_.reset();
+    store_.reset();
+    blobs_.reset();
+    catalog_.reset();
+    pool_.reset();
+    if (!dir_.empty()) rostersync::testing::RemoveTree(dir_);
+  }
+
+  std::string PutSource(const std::string& csv, const std::string& name = "roster.csv") {
+    v1::PutFileHeader h;
+    h.set_tenant_id(kTenant);
+    h.set_kind(v1::FILE_KIND_SOURCE);
+    h.set_name(name);
+    h.set_integration_id(kIntegration);
+    auto writer = archive_->OpenWriter(h);
+    EXPECT_TRUE(writer.ok()) << writer.status();
+    if (!writer.ok()) return "";
+    for (size_t at = 0; at < csv.size(); at += 1 << 20) {
+      EXPECT_TRUE((*writer)->Write(std::string_view(csv).substr(at, 1 << 20)).ok());
+    }
+    auto info = (*writer)->Finish();
+    EXPECT_TRUE(info.ok()) << info.status();
+    return info.ok() ? info->file_id() : "";
+  }
+
+  std::string ReadFile(const std::string& file_id) {
+    std::string out;
+    auto info = archive_->Read(kTenant, file_id, [&](std::string_view c) {
+      out.append(c);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(info.ok()) << info.status();
+    return out;
+  }
+
+  v1::ImportSummary Import(const std::string& job_id, const std::string& csv,
+                           v1::SyncPolicy policy = v1::SYNC_POLICY_DELETE,
+                           v1::ImportPolicy import_policy = {},
+                           std::map<std::string, std::string> header_map = {},
+                           const std::string& integration = kIntegration) {
+    v1::RosterJob job;
+    job.set_job_id(job_id);
+    job.set_tenant_id(kTenant);
+    job.set_run_id(job_id);
+    job.set_integration_id(integration);
+    job.set_op(v1::RosterJob::OP_IMPORT);
+    job.set_file_id(PutSource(csv));
+    import_policy.set_sync_policy(policy);
+    *job.mutable_policy() = import_policy;
+    for (const auto& [k, v] : header_map) (*job.mutable_header_map())[k] = v;
+    auto outcome = importer_->Import(job);
+    EXPECT_TRUE(outcome.ok()) << outcome.status();
+    return outcome.ok() ? outcome->summary : v1::ImportSummary();
+  }
+
+  std::vector<v1::Person> Roster() {
+    auto people = store_->LoadPeople(kTenant);
+    EXPECT_TRUE(people.ok()) << people.status();
+    return people.ok() ? *people : std::vector<v1::Person>();
+  }
+  std::map<std::string, v1::Person> RosterById() {
+    std::map<std::string, v1::Person> out;
+    for (auto& p : Roster()) out[p.person_id()] = p;
+    return out;
+  }
+
+  static inline rostersync::testing::PostgresServer* pg_ = nullptr;
+  std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<backup::FileCatalog> catalog_;
+  std::unique_ptr<backup::BlobStore> blobs_;
+  std::unique_ptr<backup::BackupService> backup_service_;
+  std::unique_ptr<grpc::Server> backup_server_;
+  std::unique_ptr<GrpcArchive> archive_;
+  std::unique_ptr<RosterStore> store_;
+  std::unique_ptr<RosterServiceImpl> roster_service_;
+  std::unique_ptr<grpc::Server> roster_server_;
+  std::unique_ptr<v1::RosterService::Stub> roster_stub_;
+  std::unique_ptr<Importer> importer_;
+  std::string dir_;
+};
+
+std::string People(int from, int to, const std::string& suffix = "") {
+  std::string csv = kHeader;
+  for (int i = from; i < to; ++i) {
+    absl::StrAppend(&csv, "P", i, ",p", i, "@x.io,F", i, suffix, ",L", i, ",en,y\n");
+  }
+  return csv;
+}
+
+TEST_F(ImportPipelineTest, FullSyncPolicies) {
+  // Person X belongs to another integration: never removed by int_1's absences.
+  ASSERT_EQ(Import("r0", std::string(kHeader) + "X,x@x.io,X,X,en,y\n", v1::SYNC_POLICY_DELETE,
+                   {}, {}, "int_other")
+                .status(),
+            v1::IMPORT_STATUS_APPLIED);
+  ASSERT_EQ(Import("r1", People(0, 6)).status(), v1::IMPORT_STATUS_APPLIED);
+  ASSERT_TRUE(store_->AssignSeat(kTenant, "P5", "S-5").ok());
+
+  v1::ImportSummary keep = Import("r2", People(0, 5), v1::SYNC_POLICY_KEEP);
+  EXPECT_EQ(keep.status(), v1::IMPORT_STATUS_APPLIED);
+  EXPECT_EQ(keep.unchanged(), 5);
+  EXPECT_EQ(keep.deleted() + keep.deactivated(), 0);
+  EXPECT_TRUE(RosterById().at("P5").active());
+
+  v1::ImportSummary deact = Import("r3", People(0, 5), v1::SYNC_POLICY_DEACTIVATE);
+  EXPECT_EQ(deact.deactivated(), 1);
+  EXPECT_FALSE(RosterById().at("P5").active());
+  EXPECT_EQ(RosterById().at("P5").seat(), "S-5");  // deactivated people keep their seat
+  // Already inactive: nothing more to do.
+  EXPECT_EQ(Import("r4", People(0, 5), v1::SYNC_POLICY_DEACTIVATE).deactivated(), 0);
+
+  v1::ImportSummary del = Import("r5", People(0, 4), v1::SYNC_POLICY_DELETE);
+  EXPECT_EQ(del.status(), v1::IMPORT_STATUS_APPLIED) << del.message();
+  EXPECT_EQ(del.deleted(), 2);  // P4 and P5
+  auto roster = RosterById();
+  EXPECT_EQ(roster.count("P5"), 0u);
+  EXPECT_EQ(roster.count("X"), 1u);
+  EXPECT_EQ(roster.size(), 5u);
+  // P5's seat was released with P5.
+  EXPECT_TRUE(store_->AssignSeat(kTenant, "P0", "S-5").ok());
+  // The backup before r5 holds P5 with the seat.
+  auto backup = ParseSnapshot(ReadFile(del.backup_file_id()), kTenant);
+  ASSERT_TRUE(backup.ok()) << backup.status();
+  bool found = false;
+  for (const auto& p : *backup) found |= p.person_id() == "P5" && p.seat() == "S-5";
+  EXPECT_TRUE(found);
+}
+
+TEST_F(ImportPipelineTest, MisMappedFileHoldsRemovalsAndApproveAppliesExactlyTheHeldSet) {
+  // Keyed by email (no person_id column): "Mail" maps to email.
+  std::map<std::string, std::string> map = {{"Mail", "email"},       {"Given", "first_name"},
+                                            {"Family", "last_name"}, {"Lang", "language"},
+                                            {"Status", "active"}};
+  std::string good = "Mail,Given,Family,Lang,Status\n";
+  for (int i = 0; i < 150; ++i) absl::StrAppend(&good, "w", i, "@corp.io,F,L,en,y\n");
+  v1::ImportSummary first = Import("r1", good, v1::SYNC_POLICY_DELETE, {}, map);
+  ASSERT_EQ(first.status(), v1::IMPORT_STATUS_APPLIED) << first.message();
+  ASSERT_EQ(first.added(), 150);
+
+  // The HR system renamed "Mail" to "Work Mail" and added a "Mail" column of private emails:
+  // every person looks new.
+  std::string renamed = "Work Mail,Mail,Given,Family,Lang,Status\n";
+  for (int i = 0; i < 150; ++i) {
+    absl::StrAppend(&renamed, "w", i, "@corp.io,home", i, "@mail.io,F,L,en,y\n");
+  }
+  v1::ImportSummary held = Import("r2", renamed, v1::SYNC_POLICY_DELETE, {}, map);
+  ASSERT_EQ(held.status(), v1::IMPORT_STATUS_HELD) << held.message();
+  EXPECT_EQ(held.added(), 150);
+  EXPECT_EQ(held.deleted(), 0);
+  EXPECT_EQ(held.held(), 150);
+  EXPECT_THAT(held.held_reason(), HasSubstr("max_removal_share"));
+  EXPECT_THAT(held.held_reason(), HasSubstr("header set changed"));
+  EXPECT_FALSE(held.backup_file_id().empty());
+  EXPECT_EQ(Roster().size(), 300u);  // adds applied, removals held
+  // Visible in the history.
+  auto stored = store_->GetImport(kTenant, held.import_id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_EQ(stored->held(), 150);
+  EXPECT_EQ(stored->held_reason(), held.held_reason());
+
+  // One held person is changed since (a seat assigned): approval skips them.
+  ASSERT_TRUE(store_->AssignSeat(kTenant, "w7@corp.io", "S-7").ok());
+
+  grpc::ClientContext ctx;
+  v1::ApproveDeletionsRequest req;
+  req.set_tenant_id(kTenant);
+  req.set_import_id(held.import_id());
+  v1::ImportSummary approved;
+  grpc::Status s = roster_stub_->ApproveDeletions(&ctx, req, &approved);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(approved.status(), v1::IMPORT_STATUS_APPLIED);
+  EXPECT_EQ(approved.deleted(), 149);
+  EXPECT_TRUE(approved.has_approved_at());
+  EXPECT_THAT(approved.message(), HasSubstr("1 skipped"));
+  auto roster = RosterById();
+  EXPECT_EQ(roster.size(), 151u);  // exactly the held set, minus the changed one
+  EXPECT_EQ(roster.count("w7@corp.io"), 1u);
+  EXPECT_EQ(roster.count("home0@mail.io"), 1u);
+
+  // Idempotent: the same summary, nothing more applied.
+  grpc::ClientContext ctx2;
+  v1::ImportSummary again;
+  ASSERT_TRUE(roster_stub_->ApproveDeletions(&ctx2, req, &again).ok());
+  EXPECT_EQ(again.deleted(), 149);
+  EXPECT_EQ(again.approved_at().seconds(), approved.approved_at().seconds());
+  EXPECT_EQ(Roster().size(), 151u);
+
+  // A non-held import cannot be approved.
+  grpc::ClientContext ctx3;
+  req.set_import_id(first.import_id());
+  EXPECT_EQ(roster_stub_->ApproveDeletions(&ctx3, req, &again).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(ImportPipelineTest, HeaderChangeGuard) {
+  std::string v1 = "person_id,email,first_name,last_name,language,active,attr:dept\n";
+  for (int i = 0; i < 10; ++i) absl::StrAppend(&v1, "P", i, ",p", i, "@x.io,F,L,en,y,D\n");
+  ASSERT_EQ(Import("r1", v1).status(), v1::IMPORT_STATUS_APPLIED);
+  // Same people but one, and the dept column is gone: the one removal is held.
+  v1::ImportSummary s = Import("r2", People(0, 9));
+  EXPECT_EQ(s.status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_EQ(s.held(), 1);
+  EXPECT_THAT(s.held_reason(), HasSubstr("attr:dept"));
+  EXPECT_EQ(Roster().size(), 10u);
+  // Allowed: a later file of the new shape applies. (The held import is the last good one,
+  // and its header set is the new one.)
+  v1::ImportPolicy allow;
+  allow.set_allow_header_change(true);
+  v1::ImportSummary ok = Import("r3", std::string(kHeader) + "P0,p0@x.io,F,L,en,y\n",
+                                v1::SYNC_POLICY_DELETE, allow);
+  // 9 -> 1 rows: the row-drop guard still holds it.
+  EXPECT_EQ(ok.status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_THAT(ok.held_reason(), HasSubstr("row count fell from 9 to 1"));
+  EXPECT_THAT(ok.held_reason(), ::testing::Not(HasSubstr("header")));
+}
+
+TEST_F(ImportPipelineTest, RowDropGuardAndThresholdsPerIntegration) {
+  ASSERT_EQ(Import("r1", People(0, 10)).status(), v1::IMPORT_STATUS_APPLIED);
+  v1::ImportSummary s = Import("r2", People(0, 4));
+  EXPECT_EQ(s.status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_EQ(s.held(), 6);
+  EXPECT_THAT(s.held_reason(), HasSubstr("max_row_drop_share"));
+  // A policy that tolerates the drop applies it.
+  v1::ImportPolicy loose;
+  loose.set_max_row_drop_share(0.9);
+  v1::ImportSummary t = Import("r3", People(0, 3), v1::SYNC_POLICY_DELETE, loose);
+  EXPECT_EQ(t.status(), v1::IMPORT_STATUS_APPLIED) << t.held_reason();
+  EXPECT_EQ(t.deleted(), 7);  // 6 held by r2 (still there) + P3
+  // A count limit.
+  ASSERT_EQ(Import("r4", People(0, 10)).status(), v1::IMPORT_STATUS_APPLIED);
+  v1::ImportPolicy strict;
+  strict.set_max_removals(1);
+  strict.set_max_row_drop_share(1);
+  v1::ImportSummary u = Import("r5", People(0, 8), v1::SYNC_POLICY_DEACTIVATE, strict);
+  EXPECT_EQ(u.status(), v1::IMPORT_STATUS_HELD);
+  EXPECT_THAT(u.held_reason(), HasSubstr("2 removals exceed the limit of 1"));
+}
+
+TEST_F(ImportPipelineTest, PartialImportBelowThresholdWithErrorReport) {
+  ASSERT_EQ(Import("r1", std::string(kHeader) + "P1,p1@x.io,F,L,en,y\n").status(),
+            v1::IMPORT_STATUS_APPLIED);
+  std::string csv = kHeader;
+  for (int i = 0; i < 100; ++i) {
+    if (i == 1) {
+      absl::StrAppend(&csv, "P1,not-an-email,F,L,en,y\n");  // invalid: P1 must survive DELETE
+    } else if (i == 50) {
+      absl::StrAppend(&csv, "P50,p50@x.io,F,L,en,perhaps\n");
+    } else {
+      absl::StrAppend(&csv, "P", i, ",p", i, "@x.io,F,L,en,y\n");
+    }
+  }
+  v1::ImportSummary s = Import("r2", csv);
+  ASSERT_EQ(s.status(), v1::IMPORT_STATUS_APPLIED) << s.message();
+  EXPECT_EQ(s.rows_read(), 100);
+  EXPECT_EQ(s.rejected_rows(), 2);
+  EXPECT_EQ(s.added(), 98);
+  EXPECT_EQ(s.deleted(), 0);
+  ASSERT_EQ(s.errors_size(), 2);
+  EXPECT_EQ(s.errors(0).line(), 3);
+  ASSERT_FALSE(s.error_report_file_id().empty());
+  auto info = archive_->Stat(kTenant, s.error_report_file_id());
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->kind(), v1::FILE_KIND_ERROR_REPORT);
+  std::string report = ReadFile(s.error_report_file_id());
+  EXPECT_THAT(report, HasSubstr("line,column,value,reason\r\n3,email,not-an-email,"));
+  EXPECT_THAT(report, HasSubstr("\r\n52,active,perhaps,"));
+  auto roster = RosterById();
+  EXPECT_EQ(roster.size(), 99u);
+  EXPECT_EQ(roster.at("P1").email(), "p1@x.io");  // the invalid row changed nothing
+  EXPECT_EQ(roster.count("P50"), 0u);
+}
+
+TEST_F(ImportPipelineTest, RejectionAboveThreshold) {
+  std::string csv = People(0, 9) + "P9,bad,F,L,en,y\n";  // 10% invalid > 5%
+  v1::ImportSummary s = Import("r1", csv);
+  EXPECT_EQ(s.status(), v1::IMPORT_STATUS_REJECTED);
+  EXPECT_THAT(s.message(), HasSubstr("max_invalid_share"));
+  EXPECT_FALSE(s.error_report_file_id().empty());
+  EXPECT_TRUE(Roster().empty());
+  v1::ImportPolicy tolerant;
+  tolerant.set_max_invalid_share(0.2);
+  EXPECT_EQ(Import("r2", csv, v1::SYNC_POLICY_DELETE, tolerant).added(), 9);
+}
+
+TEST_F(ImportPipelineTest, PreviewEqualsWhatApplyDoes) {
+  ASSERT_EQ(Import("r1", People(0, 10)).status(), v1::IMPORT_STATUS_APPLIED);
+  std::string next = People(2, 8) + "P8,p8@x.io,Changed,L8,fr,y\nNEW,new@x.io,N,N,en,y\n";
+  std::vector<v1::Person> before = Roster();
+
+  grpc::ClientContext ctx;
+  v1::PreviewImportRequest req;
+  req.set_tenant_id(kTenant);
+  req.set_integration_id(kIntegration);
+  req.set_file_id(PutSource(next));
+  req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  req.mutable_policy()->set_max_row_drop_share(1);
+  req.set_examples_per_kind(1);
+  v1::ImportSummary preview;
+  grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &preview);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(preview.status(), v1::IMPORT_STATUS_PREVIEW);
+  EXPECT_EQ(preview.added(), 1);
+  EXPECT_EQ(preview.updated(), 1);
+  EXPECT_EQ(preview.unchanged(), 6);
+  EXPECT_EQ(preview.deleted(), 3);  // P0, P1, P9
+  ASSERT_EQ(preview.examples_size(), 3);
+  EXPECT_EQ(preview.examples(0).kind(), v1::CHANGE_KIND_ADDED);
+  EXPECT_EQ(preview.examples(0).person_id(), "NEW");
+  EXPECT_EQ(preview.examples(1).kind(), v1::CHANGE_KIND_UPDATED);
+  EXPECT_THAT(preview.examples(1).changed_fields(), ElementsAre("first_name", "language"));
+  EXPECT_EQ(preview.examples(1).before().first_name(), "F8");
+  EXPECT_EQ(preview.examples(1).after().first_name(), "Changed");
+  EXPECT_EQ(preview.examples(2).kind(), v1::CHANGE_KIND_DELETED);
+  EXPECT_EQ(preview.examples(2).person_id(), "P0");
+  EXPECT_FALSE(preview.examples(2).has_after());
+  std::string diff = ReadFile(preview.diff_file_id());
+  EXPECT_EQ(diff.substr(0, diff.find("\r\n")), kDiffCsvHeader);
+  EXPECT_THAT(diff, HasSubstr("updated,P8,8,first_name language,p8@x.io,Changed"));
+  EXPECT_EQ(std::count(diff.begin(), diff.end(), '\n'), 1 + 5);
+  // Nothing applied.
+  std::vector<v1::Person> after_preview = Roster();
+  ASSERT_EQ(after_preview.size(), before.size());
+
+  v1::ImportPolicy loose;
+  loose.set_max_row_drop_share(1);
+  v1::ImportSummary applied = Import("r2", next, v1::SYNC_POLICY_DELETE, loose);
+  EXPECT_EQ(applied.status(), v1::IMPORT_STATUS_APPLIED);
+  EXPECT_EQ(applied.added(), preview.added());
+  EXPECT_EQ(applied.updated(), preview.updated());
+  EXPECT_EQ(applied.unchanged(), preview.unchanged());
+  EXPECT_EQ(applied.deleted(), preview.deleted());
+  EXPECT_EQ(Roster().size(), 8u);
+}
+
+grpc::Status Upload(v1::RosterService::Stub& stub, const v1::UploadRosterHeader& header,
+                    const std::string& csv, v1::ImportSummary* out) {
+  grpc::ClientContext ctx;
+  auto writer = stub.UploadRoster(&ctx, out);
+  v1::UploadRosterRequest first;
+  *first.mutable_header() = header;
+  EXPECT_TRUE(writer->Write(first));
+  for (size_t at = 0; at < csv.size(); at += 7) {
+    v1::UploadRosterRequest chunk;
+    chunk.set_chunk(csv.substr(at, 7));
+    EXPECT_TRUE(writer->Write(chunk));
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+TEST_F(ImportPipelineTest, UploadRosterPreviewThenImportIdempotently) {
+  v1::UploadRosterHeader header;
+  header.set_tenant_id(kTenant);
+  header.set_name("people.csv");
+  header.set_integration_id(kIntegration);
+  header.set_preview(true);
+  header.set_request_id("req-preview");
+  v1::ImportSummary preview;
+  grpc::Status s = Upload(*roster_stub_, header, People(0, 5), &preview);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(preview.status(), v1::IMPORT_STATUS_PREVIEW);
+  EXPECT_EQ(preview.added(), 5);
+  EXPECT_EQ(preview.source(), "upload");
+  EXPECT_TRUE(Roster().empty());
+
+  header.set_preview(false);
+  header.set_request_id("req-1");
+  v1::ImportSummary applied;
+  s = Upload(*roster_stub_, header, People(0, 5), &applied);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(applied.status(), v1::IMPORT_STATUS_APPLIED) << applied.message();
+  EXPECT_EQ(applied.added(), 5);
+  EXPECT_EQ(applied.source(), "upload");
+  EXPECT_FALSE(applied.backup_file_id().empty());
+  auto src = archive_->Stat(kTenant, applied.source_file_id());
+  ASSERT_TRUE(src.ok());
+  EXPECT_EQ(src->kind(), v1::FILE_KIND_SOURCE);
+  EXPECT_EQ(src->name(), "people.csv");
+  EXPECT_EQ(ReadFile(applied.source_file_id()), People(0, 5));
+
+  // Same request_id: the same summary, nothing imported again.
+  v1::ImportSummary again;
+  s = Upload(*roster_stub_, header, People(0, 2), &again);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(again.import_id(), applied.import_id());
+  EXPECT_EQ(Roster().size(), 5u);
+}
+
+TEST_F(ImportPipelineTest, FilesAsTheyCome) {
+  // UTF-16 LE with BOM, semicolons, CRLF, a zero-width space in a header, typed attributes.
+  std::string text =
+      "person_id;email;first_name;last_name;language;active;\xE2\x80\x8B" "attr:start\r\n"
+      "1;a@x.io;Zo\xC3\xAB;A;en;yes;03/01/2026\r\n"
+      "2;b@x.io;B;B;fr;no;12/31/2025\r\n";
+  // UTF-8 -> UTF-16 LE (BMP only), with a BOM.
+  std::string utf16 = "\xFF\xFE";
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = text[i];
+    uint32_t cp = c;
+    int n = 1;
+    if (c >= 0xE0) {
+      cp = ((c & 0x0F) << 12) | ((text[i + 1] & 0x3F) << 6) | (text[i + 2] & 0x3F);
+      n = 3;
+    } else if (c >= 0xC0) {
+      cp = ((c & 0x1F) << 6) | (text[i + 1] & 0x3F);
+      n = 2;
+    }
+    utf16.push_back(static_cast<char>(cp & 0xFF));
+    utf16.push_back(static_cast<char>(cp >> 8));
+    i += n;
+  }
+  v1::ImportPolicy policy;
+  policy.set_date_format("%m/%d/%Y");
+  (*policy.mutable_attribute_types())["start"] = "date";
+  v1::ImportSummary s = Import("r1", utf16, v1::SYNC_POLICY_DELETE, policy);
+  ASSERT_EQ(s.status(), v1::IMPORT_STATUS_APPLIED) << s.message();
+  EXPECT_EQ(s.added(), 2);
+  std::string notes = absl::StrJoin(s.header_notes(), " | ");
+  EXPECT_THAT(notes, HasSubstr("U+200B"));
+  EXPECT_THAT(notes, HasSubstr("utf-16le"));
+  EXPECT_THAT(notes, HasSubstr("';'"));
+  auto roster = RosterById();
+  EXPECT_EQ(roster.at("1").first_name(), "Zo\xC3\xAB");
+  EXPECT_EQ(roster.at("1").attributes().at("start"), "2026-03-01");
+  EXPECT_FALSE(roster.at("2").active());
+  // Notes survive the history.
+  auto stored = store_->GetImport(kTenant, s.import_id());
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->header_notes_size(), s.header_notes_size());
+}
+
+TEST_F(ImportPipelineTest, HundredThousandRows) {
+  constexpr int kRows = 100000;
+  std::string csv = "person_id,email,first_name,last_name,language,active,attr:cost_center\n";
+  csv.reserve(kRows * 60);
+  for (int i = 0; i < kRows; ++i) {
+    absl::StrAppend(&csv, "E", i, ",e", i, "@corp.io,First", i, ",Last", i, ",en,y,CC", i % 97,
+                    "\n");
+  }
+  absl::Time start = absl::Now();
+  v1::ImportSummary first = Import("big1", csv);
+  absl::Duration first_took = absl::Now() - start;
+  ASSERT_EQ(first.status(), v1::IMPORT_STATUS_APPLIED) << first.message();
+  EXPECT_EQ(first.added(), kRows);
+
+  // Second file: one changed, one gone, one new.
+  csv.replace(csv.find("First7,"), 7, "Seven7,");
+  csv += "NEW,new@corp.io,N,N,en,y,CC1\n";
+  std::string gone = absl::StrCat("E", kRows - 1, ",e", kRows - 1, "@corp.io,First", kRows - 1,
+                                  ",Last", kRows - 1, ",en,y,CC", (kRows - 1) % 97, "\n");
+  csv.erase(csv.find(gone), gone.size());
+  start = absl::Now();
+  v1::ImportSummary second = Import("big2", csv);
+  absl::Duration second_took = absl::Now() - start;
+  ASSERT_EQ(second.status(), v1::IMPORT_STATUS_APPLIED) << second.message();
+  EXPECT_EQ(second.added(), 1);
+  EXPECT_EQ(second.updated(), 1);
+  EXPECT_EQ(second.deleted(), 1);
+  EXPECT_EQ(second.unchanged(), kRows - 2);
+  std::string backup = ReadFile(second.backup_file_id());
+  EXPECT_EQ(std::count(backup.begin(), backup.end(), '\n'), kRows + 1);
+  std::cout << "100k import: first " << absl::FormatDuration(first_took) << ", second "
+            << absl::FormatDuration(second_took) << "\n";
+}
+
+}  // namespace
+}  // namespace rostersync::roster
