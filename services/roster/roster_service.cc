@@ -48,6 +48,10 @@ absl::StatusOr<v1::ListPeopleResponse> RosterServiceImpl::DoListPeople(
   PeopleFilter filter;
   filter.person_type = r.person_type();
   if (r.has_active()) filter.active = r.active();
+  for (const auto& [name, value] : r.attributes()) {
+    if (name.empty()) return absl::InvalidArgumentError("attributes: an attribute name is empty");
+    filter.attributes[name] = value;
+  }
   ASSIGN_OR_RETURN(filter.after_person_id, DecodePageToken(r.page_token()));
   const int size = ClampPageSize(r.page_size(), kDefaultPeoplePage, kMaxPeoplePage);
   filter.limit = size + 1;  // one more tells whether there is a next page

@@ -242,7 +242,7 @@ CREATE TABLE IF NOT EXISTS roster.held_removals (
   PRIMARY KEY (import_id, person_id)
 );
 )sql"},
-      {10, "imports.source", R"sql(
+      {3, "imports.source", R"sql(
 ALTER TABLE roster.imports ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT '';
 )sql"},
   };
@@ -419,14 +419,20 @@ absl::StatusOr<std::vector<v1::Person>> RosterStore::ListPeople(const std::strin
   const std::string type =
       filter.person_type == v1::PERSON_TYPE_UNSPECIFIED ? "" : PersonTypeName(filter.person_type);
   const std::string active = !filter.active ? "" : (*filter.active ? "true" : "false");
+  nlohmann::json attributes = nlohmann::json::object();
+  for (const auto& [name, value] : filter.attributes) attributes[name] = value;
+  const std::string attributes_json =
+      attributes.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   RETURN_IF_ERROR(pool_.Transact([&](pqxx::work& txn) -> absl::Status {
     pqxx::result r =
         txn.exec_params(absl::StrCat("SELECT ", kPersonColumns,
                                      " FROM roster.people WHERE tenant_id = $1 AND person_id > $2 "
                                      "AND ($3::text = '' OR person_type = $3::text) "
                                      "AND ($4::text = '' OR active = ($4::text = 'true')) "
+                                     "AND attributes @> $6::jsonb "
                                      "ORDER BY person_id LIMIT $5::int"),
-                        tenant_id, filter.after_person_id, type, active, filter.limit);
+                        tenant_id, filter.after_person_id, type, active, filter.limit,
+                        attributes_json);
     for (const auto& row : r) people.push_back(PersonFromRow(row));
     return absl::OkStatus();
   }));

@@ -11,6 +11,7 @@
 //                   source/backup file ids, status, counts, errors jsonb, message, times
 //   roster.exports  rendered exports keyed by job_id (idempotent OP_EXPORT)
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <pqxx/pqxx>
 #include <set>
@@ -33,6 +34,7 @@ struct PeopleFilter {
   std::optional<bool> active;
   std::string after_person_id;  // keyset: people with person_id > this
   int limit = 100;
+  std::map<std::string, std::string> attributes;  // each must equal the person's attribute
 };
 
 struct ImportsFilter {

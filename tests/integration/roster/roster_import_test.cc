@@ -705,6 +705,43 @@ TEST_F(RosterImportTest, ListPeoplePaginatesAndFilters) {
             grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(RosterImportTest, ListPeopleFiltersOnMappedAttributes) {
+  std::string csv = "person_id,email,first_name,last_name,language,active,attr:site,attr:team\n";
+  for (int i = 0; i < 12; ++i) {
+    csv += absl::StrCat("Q", i < 10 ? "0" : "", i, ",q", i, "@x.io,F,L,en,y,",
+                        i % 3 == 0 ? "Berlin" : "Paris", ",", i % 2 == 0 ? "ops" : "dev", "\n");
+  }
+  ASSERT_EQ(MustImport(ImportJob("r1:import", PutSource(csv))).status(), v1::IMPORT_STATUS_APPLIED);
+  auto ids = [&](std::map<std::string, std::string> attributes) {
+    v1::ListPeopleRequest req;
+    req.set_tenant_id(kTenant);
+    req.set_page_size(2);  // filters hold across pages
+    for (const auto& [k, v] : attributes) (*req.mutable_attributes())[k] = v;
+    std::vector<std::string> out;
+    do {
+      grpc::ClientContext ctx;
+      v1::ListPeopleResponse resp;
+      grpc::Status s = roster_stub_->ListPeople(&ctx, req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      for (const auto& p : resp.people()) out.push_back(p.person_id());
+      req.set_page_token(resp.next_page_token());
+    } while (!req.page_token().empty());
+    return out;
+  };
+  EXPECT_THAT(ids({{"site", "Berlin"}}), ElementsAre("Q00", "Q03", "Q06", "Q09"));
+  EXPECT_THAT(ids({{"site", "Berlin"}, {"team", "ops"}}), ElementsAre("Q00", "Q06"));
+  EXPECT_THAT(ids({{"site", "Rome"}}), ElementsAre());
+  EXPECT_EQ(ids({}).size(), 12u);
+  v1::ListPeopleRequest bad;
+  bad.set_tenant_id(kTenant);
+  (*bad.mutable_attributes())[""] = "x";
+  grpc::ClientContext ctx;
+  v1::ListPeopleResponse resp;
+  EXPECT_EQ(roster_stub_->ListPeople(&ctx, bad, &resp).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(RosterImportTest, TenantsAreIsolated) {
   const std::string header = "person_id,email,first_name,last_name,language,active\n";
   v1::ImportSummary a =
