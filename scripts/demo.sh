@@ -107,6 +107,8 @@ touch -d '+1 minute' "$SFTP_HOME/hr-drop/roster_20261120.csv" 2>/dev/null || tru
 people_csv 2 >"$SFTP_HOME/hr-drop/roster_20261121.csv"
 touch -d '+2 minutes' "$SFTP_HOME/hr-drop/roster_20261121.csv"
 ctl runs trigger "$IMPORT_ID" --wait
+NIGHT2=$("$BIN/tools/rosterctl/rosterctl" imports list --output json | tr -d '\n ' |
+  sed -n 's/.*"imports":\[{\([^}]*\)}.*/\1/p')
 ctl imports list
 ctl backups list --kind backup
 
@@ -115,11 +117,24 @@ ctl runs trigger "$EXPORT_ID" --wait
 echo "--- $SFTP_HOME/exports/roster_export.csv on the SFTP server:"
 cat "$SFTP_HOME/exports/roster_export.csv"
 
+say "Oops: an operator previews, then restores, the roster as it was before night two"
+NIGHT2_BACKUP=$(echo "$NIGHT2" | sed -n 's/.*"backupFileId":"\([^"]*\)".*/\1/p')
+[ -n "$NIGHT2_BACKUP" ] || { echo "demo: no backup id found" >&2; exit 1; }
+ctl backups restore "$NIGHT2_BACKUP" --preview --examples 3
+ctl backups restore "$NIGHT2_BACKUP"
+ctl people list
+
+say "A bad file is rejected with an error report (nothing applied)"
+printf 'Employee ID,First Name,Last Name,Work Email,Language,Status,Worker Type\r\nE001,Ada,Lovelace,not-an-email,english,maybe,employee\r\n' >"$DEMO/bad.csv"
+ctl imports upload "$DEMO/bad.csv" --integration "$IMPORT_ID" || true
+BAD_IMPORT=$("$BIN/tools/rosterctl/rosterctl" imports list --output json | tr -d '\n ' |
+  sed -n 's/.*"imports":\[{[^}]*"importId":"\([^"]*\)".*/\1/p')
+ctl imports errors "$BAD_IMPORT" || true
+
 say "Summary"
 ctl runs list
-LAST_IMPORT=$("$BIN/tools/rosterctl/rosterctl" imports list --output json | tr -d '\n ' |
-  sed -n 's/.*"imports":\[{\([^}]*\)}.*/\1/p')
-echo "night two import: $(echo "$LAST_IMPORT" | grep -o '"added":"[0-9]*"\|"updated":"[0-9]*"\|"deactivated":"[0-9]*"\|"deleted":"[0-9]*"\|"backupFileId":"[^"]*"' | tr '\n' ' ')"
+field() { echo "$NIGHT2" | sed -n "s/.*\"$1\":\"\\{0,1\\}\([^\",]*\).*/\1/p"; }
+echo "night two: $(field added) added, $(field updated) updated, $(field deleted) deleted, $(field deactivated) deactivated; backup taken before it: $NIGHT2_BACKUP (restored above)"
 echo "exported file: sftp://$SFTP_USER@127.0.0.1:$SFTP_PORT/exports/roster_export.csv"
 echo "metrics: http://127.0.0.1:$((METRICS_BASE + 4))/metrics (scheduler), :$((METRICS_BASE + 1))-:$((METRICS_BASE + 3)) (backup, roster, sftp-transfer)"
 curl -s "http://127.0.0.1:$((METRICS_BASE + 4))/metrics" | grep -E '^rostersync_runs_total' || true

@@ -251,8 +251,11 @@ std::string FormatRowErrors(const v1::ImportSummary& s) {
   for (const v1::RowError& e : s.errors()) {
     t.AddRow({absl::StrCat(e.line()), OrDash(e.column()), e.value(), e.reason()});
   }
-  std::string text = absl::StrCat("\nRow errors (", s.errors_size(), " of ", s.rejected_rows(),
-                                  " rejected rows shown):\n");
+  // A rejected row may have several errors; the summary carries at most the first 100 errors.
+  std::string text =
+      absl::StrCat("\nRow errors (first ", s.errors_size(), " shown; ", s.rejected_rows(),
+                   s.rejected_rows() == 1 ? " row" : " rows",
+                   " rejected; the full list: rosterctl imports errors IMPORT_ID):\n");
   return text + t.Render();
 }
 
