@@ -12,6 +12,8 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -106,6 +108,7 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadRosterRequest> {
     put.set_content_type("text/csv");
     (*put.mutable_labels())["source"] = "upload";
     if (!header.request_id().empty()) (*put.mutable_labels())["request_id"] = header.request_id();
+    const absl::Time upload_start = absl::Now();
     ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> writer, archive_->OpenWriter(put));
     while (Next()) {
       if (request_.has_header()) {
@@ -115,6 +118,10 @@ class UploadReactor : public grpc::ServerReadReactor<v1::UploadRosterRequest> {
     }
     ASSIGN_OR_RETURN(v1::FileInfo info, writer->Finish());
     r.file_id = info.file_id();
+    log::Info("upload archived", {{"tenant", r.tenant_id},
+                                  {"file_id", r.file_id},
+                                  {"upload_ms", std::to_string(absl::ToInt64Milliseconds(
+                                                    absl::Now() - upload_start))}});
     Importer importer(store_, *archive_);
     ASSIGN_OR_RETURN(ImportOutcome outcome, importer.Run(r));
     return outcome.summary;

@@ -1,7 +1,9 @@
 #include "services/roster/importer.h"
 
 #include <algorithm>
+#include <iterator>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -31,15 +33,30 @@ std::string DescribeError(const v1::RowError& e) {
 }
 
 // The key of a record the validator refused, when one can be read: person_id, else the
-// lowercased email (the validator's rule).
-std::string KeyOf(const FieldMapping& mapping, const CsvRecord& record) {
+// lowercased email (the validator's rule); and its seat.
+InvalidRow KeyOf(const FieldMapping& mapping, const CsvRecord& record) {
   auto value = [&](Field f) -> std::string {
     int c = mapping.column(f);
     if (c < 0 || c >= static_cast<int>(record.fields.size())) return "";
     return std::string(Trim(record.fields[c]));
   };
+  InvalidRow row;
+  row.line = record.line;
   std::string id = value(Field::kPersonId);
-  return id.empty() ? ToLower(value(Field::kEmail)) : id;
+  row.key_from_email = id.empty();
+  row.key = id.empty() ? ToLower(value(Field::kEmail)) : id;
+  row.seat = value(Field::kSeat);
+  return row;
+}
+
+// Merges row errors found after the scan (within-file duplicates) into the first
+// kMaxStoredRowErrors kept, in line order.
+void MergeErrors(std::vector<v1::RowError> more, std::vector<v1::RowError>* errors) {
+  errors->insert(errors->end(), std::make_move_iterator(more.begin()),
+                 std::make_move_iterator(more.end()));
+  std::stable_sort(errors->begin(), errors->end(),
+                   [](const v1::RowError& a, const v1::RowError& b) { return a.line() < b.line(); });
+  if (errors->size() > kMaxStoredRowErrors) errors->resize(kMaxStoredRowErrors);
 }
 
 // An ERROR_REPORT file opened on the first error and streamed to the archive.
@@ -84,6 +101,26 @@ v1::PutFileHeader FileHeader(const ImportRequest& r, v1::FileKind kind, const st
   (*h.mutable_labels())["source_file_id"] = r.file_id;
   return h;
 }
+
+// Wall time of each phase of one import, logged when it ends (where the time goes).
+class PhaseTimer {
+ public:
+  void Mark(const std::string& phase) {
+    const absl::Time now = absl::Now();
+    fields_.emplace_back(phase + "_ms", std::to_string(absl::ToInt64Milliseconds(now - last_)));
+    last_ = now;
+  }
+  log::Fields Fields(log::Fields head) const {
+    head.insert(head.end(), fields_.begin(), fields_.end());
+    head.emplace_back("total_ms", std::to_string(absl::ToInt64Milliseconds(absl::Now() - start_)));
+    return head;
+  }
+
+ private:
+  absl::Time start_ = absl::Now();
+  absl::Time last_ = start_;
+  log::Fields fields_;
+};
 
 std::string Percent(double share) { return absl::StrFormat("%g%%", share * 100); }
 
@@ -184,6 +221,7 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
         }
         scan.has_email = mapping->has(Field::kEmail);
         scan.has_person_type = mapping->has(Field::kPersonType);
+        scan.key_columns = DuplicateColumns::Of(*mapping);
         continue;
       }
       ++scan.rows_read;
@@ -197,8 +235,7 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
         for (const v1::RowError& e : row_errors) {
           if (scan.errors.size() < kMaxStoredRowErrors) scan.errors.push_back(e);
         }
-        s = sink.invalid ? sink.invalid(KeyOf(*mapping, record), record.line, row_errors)
-                         : absl::OkStatus();
+        s = sink.invalid ? sink.invalid(KeyOf(*mapping, record), row_errors) : absl::OkStatus();
       }
       if (!s.ok()) {
         sink_error = s;
@@ -250,13 +287,34 @@ absl::StatusOr<ParsedFile> ReadRosterFile(Archive& archive, const std::string& t
                                           const std::map<std::string, std::string>& header_map,
                                           const v1::ImportPolicy& policy) {
   ParsedFile parsed;
+  // Every record's key and seat in line order, for the duplicate check (small files only).
+  std::vector<InvalidRow> keys;
   RowSink sink;
   sink.row = [&](const PersonRow& row) {
     parsed.rows.push_back(row);
+    keys.push_back({row.line, row.person.person_id(), row.key_from_email, row.person.seat()});
+    return absl::OkStatus();
+  };
+  sink.invalid = [&](const InvalidRow& row, const std::vector<v1::RowError>&) {
+    InvalidRow k = row;
+    k.line = -row.line;  // negative: already counted as rejected
+    keys.push_back(std::move(k));
     return absl::OkStatus();
   };
   ASSIGN_OR_RETURN(FileScan scan,
                    ScanRosterFile(archive, tenant_id, file_id, header_map, policy, sink));
+  if (scan.rejection.empty()) {
+    InMemoryDuplicates duplicates(scan.key_columns);
+    std::vector<v1::RowError> found;
+    for (const InvalidRow& k : keys) {
+      const int64_t line = k.line < 0 ? -k.line : k.line;
+      if (duplicates.Check(line, k.key, k.key_from_email, k.seat, &found) && k.line > 0) {
+        ++scan.rejected_rows;
+        std::erase_if(parsed.rows, [&](const PersonRow& r) { return r.line == line; });
+      }
+    }
+    MergeErrors(std::move(found), &scan.errors);
+  }
   parsed.info = scan.info;
   parsed.errors = scan.errors;
   parsed.rows_read = scan.rows_read;
@@ -351,6 +409,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
   bool rejected = false;
   bool replayed = false;
   std::set<std::string> header_set;
+  PhaseTimer timer;
   absl::Status status = store_.pool().WithConnection([&](pqxx::connection& conn) -> absl::Status {
     pqxx::work txn(conn);
     ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, tenant));
@@ -367,17 +426,20 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
       keep.email = !row.has_email;
       keep.person_type = !row.has_person_type;
       keep.seat = !row.has_seat;
-      return writer->Add(p, row.line, keep);
+      return writer->Add(p, row.line, keep, row.key_from_email);
     };
-    sink.invalid = [&](const std::string& key, int64_t line,
+    sink.invalid = [&](const InvalidRow& row,
                        const std::vector<v1::RowError>& errors) -> absl::Status {
       for (const v1::RowError& e : errors) RETURN_IF_ERROR(report.Add(e));
-      if (!key.empty()) return writer->AddInvalidKey(key, line);
+      if (!row.key.empty() || !row.seat.empty()) {
+        return writer->AddInvalidKey(row.key, row.line, row.key_from_email, row.seat);
+      }
       return absl::OkStatus();
     };
     absl::StatusOr<FileScan> scan =
         ScanRosterFile(archive_, tenant, r.file_id, r.header_map, r.policy, sink);
     RETURN_IF_ERROR(writer->Finish());
+    timer.Mark("scan_copy");
     if (!scan.ok()) {
       if (absl::IsNotFound(scan.status())) {
         summary.set_message(absl::StrCat("source file ", r.file_id, ": ", scan.status().message()));
@@ -385,6 +447,24 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
         return absl::OkStatus();
       }
       return scan.status();
+    }
+    if (scan->rejection.empty()) {
+      // The same key or seat twice in the file: found in SQL on the staging table.
+      std::vector<v1::RowError> found;
+      int64_t newly_invalid = 0;
+      RETURN_IF_ERROR(staging.InFileDuplicates(
+          [&](const InFileDuplicate& d) -> absl::Status {
+            v1::RowError e =
+                d.seat ? DuplicateSeatError(d.line, scan->key_columns.seat, d.value, d.first_line)
+                       : DuplicatePersonError(d.line, scan->key_columns.key(d.key_from_email),
+                                              d.value, d.first_line);
+            if (found.size() < kMaxStoredRowErrors) found.push_back(e);
+            return report.Add(e);
+          },
+          &newly_invalid));
+      scan->rejected_rows += newly_invalid;
+      MergeErrors(std::move(found), &scan->errors);
+      timer.Mark("duplicates");
     }
     summary.set_rows_read(scan->rows_read);
     summary.set_rejected_rows(scan->rejected_rows);
@@ -426,7 +506,9 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     spec.policy = r.policy.sync_policy();
     spec.integration_id = r.integration_id;
     spec.attribute_columns = scan->attribute_columns;
+    timer.Mark("lock");
     RETURN_IF_ERROR(staging.ComputeDiff(spec));
+    timer.Mark("diff");
     ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
 
     pqxx::result size =
@@ -437,8 +519,10 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                                         scan->rows_read, last, scan->header_set);
     const bool held = !hold.empty();
 
+    timer.Mark("counts_guards");
     ASSIGN_OR_RETURN(std::vector<v1::RowError> conflicts,
                      staging.SeatConflicts(held, kMaxStoredRowErrors));
+    timer.Mark("seat_conflicts");
     if (!conflicts.empty()) {
       for (const v1::RowError& e : conflicts) RETURN_IF_ERROR(report.Add(e));
       RETURN_IF_ERROR(finish_report());
@@ -497,7 +581,9 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                                          backup.status().message()));
       }
       summary.set_backup_file_id(backup->file_id());
+      timer.Mark("snapshot");
       RETURN_IF_ERROR(staging.Apply({held, summary.import_id()}));
+      timer.Mark("apply");
       summary.set_added(counts.added);
       summary.set_updated(counts.updated);
       if (held) {
@@ -517,7 +603,9 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     *summary.mutable_finished_at() = ToProtoTime(absl::Now());
     RETURN_IF_ERROR(RosterStore::InsertImport(txn, summary));
     RETURN_IF_ERROR(RosterStore::SetImportHeaders(txn, summary.import_id(), header_set));
+    timer.Mark("history");
     txn.commit();
+    timer.Mark("commit");
     return absl::OkStatus();
   });
   if (absl::IsAlreadyExists(status)) {
@@ -531,6 +619,9 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     RecordImportFailure();
     return status;
   }
+  log::Info("import phases", timer.Fields({{"tenant", tenant},
+                                           {"import_id", summary.import_id()},
+                                           {"rows_read", std::to_string(summary.rows_read())}}));
   if (replayed) return ImportOutcome{summary, true};
   if (rejected) return RecordRejection(std::move(summary));
   log::Info("import done", {{"tenant", tenant},

@@ -71,13 +71,22 @@ struct FileScan {
   std::vector<std::string> attribute_columns;
   bool has_email = false;
   bool has_person_type = false;
+  DuplicateColumns key_columns;  // what within-file duplicate errors name
 };
 
+// An invalid record: its key when one can be read ("" otherwise) and its non-empty seat.
+struct InvalidRow {
+  int64_t line = 0;
+  std::string key;
+  bool key_from_email = false;
+  std::string seat;
+};
+
+// Rows in line order. Within-file duplicates (same key or seat twice) are NOT found by the
+// scan: the sink checks them (StagingTable::InFileDuplicates, InMemoryDuplicates).
 struct RowSink {
   std::function<absl::Status(const PersonRow&)> row;
-  // An invalid record: its key when one can be read ("" otherwise) and its errors.
-  std::function<absl::Status(const std::string& key, int64_t line,
-                             const std::vector<v1::RowError>& errors)>
+  std::function<absl::Status(const InvalidRow& row, const std::vector<v1::RowError>& errors)>
       invalid;
 };
 

@@ -410,15 +410,8 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
     errors->push_back(MakeError(
         line, mapping_.has(Field::kPersonId) ? column(Field::kPersonId) : column(Field::kEmail), "",
         "neither person_id nor email is set: the row has no person key"));
-  } else if (auto [it, inserted] = key_lines_.emplace(key, line); !inserted) {
-    errors->push_back(MakeError(line,
-                                mapping_.has(Field::kPersonId) && !person_id.empty()
-                                    ? column(Field::kPersonId)
-                                    : column(Field::kEmail),
-                                key,
-                                absl::StrCat("duplicate person ", Quoted(CapValue(key)),
-                                             ": on lines ", it->second, " and ", line)));
   }
+  row.key_from_email = person_id.empty();
   p.set_person_id(key);
 
   if (mapping_.has(Field::kSeat)) {
@@ -426,11 +419,6 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
     if (!seat.empty()) {
       row.has_seat = true;
       p.set_seat(seat);
-      if (auto [it, inserted] = seat_lines_.emplace(seat, line); !inserted) {
-        error(Field::kSeat, seat,
-              absl::StrCat("seat ", Quoted(CapValue(seat)), " is given to two people: on lines ",
-                           it->second, " and ", line));
-      }
     }
   }
 
@@ -452,6 +440,46 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
 
   if (errors->size() != before) return std::nullopt;
   return row;
+}
+
+v1::RowError DuplicatePersonError(int64_t line, const std::string& column,
+                                  std::string_view key, int64_t first_line) {
+  return MakeError(line, column, key,
+                   absl::StrCat("duplicate person ", Quoted(CapValue(key)), ": on lines ",
+                                first_line, " and ", line));
+}
+
+v1::RowError DuplicateSeatError(int64_t line, const std::string& column, std::string_view seat,
+                                int64_t first_line) {
+  return MakeError(line, column, seat,
+                   absl::StrCat("seat ", Quoted(CapValue(seat)),
+                                " is given to two people: on lines ", first_line, " and ", line));
+}
+
+DuplicateColumns DuplicateColumns::Of(const FieldMapping& mapping) {
+  auto header = [&](Field f) {
+    const int c = mapping.column(f);
+    return c < 0 ? std::string() : mapping.header(c);
+  };
+  return {header(Field::kPersonId), header(Field::kEmail), header(Field::kSeat)};
+}
+
+bool InMemoryDuplicates::Check(int64_t line, const std::string& key, bool key_from_email,
+                               const std::string& seat, std::vector<v1::RowError>* errors) {
+  bool found = false;
+  if (!key.empty()) {
+    if (auto [it, inserted] = key_lines_.emplace(key, line); !inserted) {
+      errors->push_back(DuplicatePersonError(line, columns_.key(key_from_email), key, it->second));
+      found = true;
+    }
+  }
+  if (!seat.empty()) {
+    if (auto [it, inserted] = seat_lines_.emplace(seat, line); !inserted) {
+      errors->push_back(DuplicateSeatError(line, columns_.seat, seat, it->second));
+      found = true;
+    }
+  }
+  return found;
 }
 
 }  // namespace rostersync::roster

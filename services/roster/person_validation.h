@@ -8,15 +8,17 @@
 //  - the record has as many fields as the header row;
 //  - first_name, last_name, language and active are non-empty;
 //  - the person key is person_id, or the lowercased email when person_id is absent or empty;
-//    a row with neither is an error; the same key twice in one file is an error naming both
-//    lines;
+//    a row with neither is an error;
 //  - email, when given: IsValidEmail();
 //  - language: NormalizeLanguage() (BCP 47 subset);
 //  - active: ParseBool();
 //  - person_type: ParsePersonType(); empty means employee;
-//  - the same non-empty seat twice in one file is an error naming both lines;
 //  - every other mapped column is kept as a named attribute, typed by
 //    ImportPolicy.attribute_types (NormalizeTyped()); an empty value is no attribute.
+// The same person key twice in one file, and the same non-empty seat twice, are errors naming
+// both lines; they are NOT checked by RowValidator (whose memory must not grow with the file)
+// but on the staging table in SQL (StagingTable::InFileDuplicates) or, for small in-memory
+// paths, by InMemoryDuplicates. Both word them with DuplicatePersonError/DuplicateSeatError.
 // RowError.column is the column's header as written in the file (FieldMapping::header()) and
 // RowError.value the value, at most kMaxEchoedValue bytes (CapValue()).
 #include <cstdint>
@@ -93,6 +95,7 @@ struct PersonRow {
   bool has_email = false;
   bool has_person_type = false;
   bool has_seat = false;  // the file has a seat column and this row's seat is non-empty
+  bool key_from_email = false;  // person_id is the lowercased email (no person_id given)
   std::vector<std::string> attribute_columns;  // attribute names the file carries
 };
 
@@ -118,6 +121,35 @@ class RowValidator {
   const FieldMapping& mapping_;
   std::vector<AttributeType> attribute_types_;
   std::string date_format_;
+};
+
+// The error of a row whose person key `key` appeared first on `first_line`; `column` is the
+// key's column as written in the file.
+v1::RowError DuplicatePersonError(int64_t line, const std::string& column,
+                                  std::string_view key, int64_t first_line);
+// The error of a row whose seat was given first on `first_line`.
+v1::RowError DuplicateSeatError(int64_t line, const std::string& column, std::string_view seat,
+                                int64_t first_line);
+// The columns (as written in the file; "" when absent) that duplicate errors name: a key's
+// person_id column, or its email column when the key is the email; the seat column.
+struct DuplicateColumns {
+  std::string person_id, email, seat;
+  static DuplicateColumns Of(const FieldMapping& mapping);
+  const std::string& key(bool key_from_email) const { return key_from_email ? email : person_id; }
+};
+
+// Within-file duplicates in memory, for small in-memory paths (ReadRosterFile) and tests:
+// memory grows with the file, so the streaming import uses StagingTable::InFileDuplicates.
+// Feed every record in line order, valid or not.
+class InMemoryDuplicates {
+ public:
+  explicit InMemoryDuplicates(DuplicateColumns columns) : columns_(std::move(columns)) {}
+  // Appends an error for a key or a non-empty seat seen on an earlier line; true if any.
+  bool Check(int64_t line, const std::string& key, bool key_from_email, const std::string& seat,
+             std::vector<v1::RowError>* errors);
+
+ private:
+  DuplicateColumns columns_;
   std::map<std::string, int64_t> key_lines_;   // person key -> first line
   std::map<std::string, int64_t> seat_lines_;  // seat -> first line
 };

@@ -2,7 +2,7 @@
 
 #include <map>
 #include <nlohmann/json.hpp>
-#include <tuple>
+#include <pqxx/tablewriter>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -10,27 +10,6 @@
 #include "services/roster/person_validation.h"
 #include "services/roster/roster_csv.h"
 #include "services/roster/roster_store.h"
-
-namespace rostersync::roster {
-struct CopyText {
-  std::string value;
-  bool null = false;
-};
-}  // namespace rostersync::roster
-
-namespace pqxx {
-template <>
-struct string_traits<rostersync::roster::CopyText> {
-  static constexpr const char* name() noexcept { return "CopyText"; }
-  static constexpr bool has_null() noexcept { return true; }
-  static bool is_null(const rostersync::roster::CopyText& v) { return v.null; }
-  static rostersync::roster::CopyText null() { return {"", true}; }
-  static void from_string(const char str[], rostersync::roster::CopyText& v) {
-    v = {str, false};
-  }
-  static std::string to_string(const rostersync::roster::CopyText& v) { return v.value; }
-};
-}  // namespace pqxx
 
 namespace rostersync::roster {
 namespace {
@@ -115,56 +94,112 @@ v1::PersonChange ChangeFromRow(const pqxx::row& r, const std::string& tenant_id)
   return c;
 }
 
+// COPY text format: backslash, tab, newline and carriage return escaped.
+void AppendCopyText(std::string* out, std::string_view v) {
+  size_t from = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const char c = v[i];
+    const char* esc = c == '\\'  ? "\\\\"
+                      : c == '\t' ? "\\t"
+                      : c == '\n' ? "\\n"
+                      : c == '\r' ? "\\r"
+                                  : nullptr;
+    if (esc == nullptr) continue;
+    out->append(v.data() + from, i - from);
+    out->append(esc);
+    from = i + 1;
+  }
+  out->append(v.data() + from, v.size() - from);
+}
+
+// A JSON string literal (the attributes map is jsonb: key order does not matter).
+void AppendJsonString(std::string* out, std::string_view v) {
+  out->push_back('"');
+  for (char ch : v) {
+    const unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out->append("\\u00");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xF]);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+// Rows as COPY text lines in a large buffer handed to libpq whole (no per-row conversions).
 class CopyStagingWriter : public StagingWriter {
  public:
-  explicit CopyStagingWriter(pqxx::work& txn)
-      : stream_(txn, kStaging,
-                std::vector<std::string>{"line", "person_id", "valid", "email", "first_name",
-                                         "last_name", "language", "active", "person_type", "seat",
-                                         "attributes", "source_integration_id"}) {}
+  explicit CopyStagingWriter(pqxx::work& txn) : writer_(MakeWriter(txn)) {
+    buf_.reserve(kCopyBufferBytes + 4096);
+  }
   ~CopyStagingWriter() override {
     if (!finished_) {
       try {
-        stream_.complete();
+        writer_->complete();
       } catch (...) {
       }
     }
   }
 
-  absl::Status Add(const v1::Person& p, int64_t line, const StagedKeep& keep) override {
-    try {
-      stream_ << std::make_tuple(
-          line, p.person_id(), true, CopyText{p.email(), keep.email}, p.first_name(),
-          p.last_name(), p.language(), p.active(),
-          CopyText{PersonTypeName(p.person_type() == v1::PERSON_TYPE_UNSPECIFIED
-                                      ? v1::PERSON_TYPE_EMPLOYEE
-                                      : p.person_type()),
-                   keep.person_type},
-          CopyText{p.seat(), keep.seat}, SortedAttributesJson(p), p.source_integration_id());
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
+  absl::Status Add(const v1::Person& p, int64_t line, const StagedKeep& keep,
+                   bool key_from_email) override {
+    absl::StrAppend(&buf_, line, "\t");
+    AppendCopyText(&buf_, p.person_id());
+    buf_.append("\tt\t");
+    Text(p.email(), keep.email);
+    AppendCopyText(&buf_, p.first_name());
+    buf_.push_back('\t');
+    AppendCopyText(&buf_, p.last_name());
+    buf_.push_back('\t');
+    AppendCopyText(&buf_, p.language());
+    buf_.append(p.active() ? "\tt\t" : "\tf\t");
+    Text(PersonTypeName(p.person_type() == v1::PERSON_TYPE_UNSPECIFIED ? v1::PERSON_TYPE_EMPLOYEE
+                                                                      : p.person_type()),
+         keep.person_type);
+    Text(p.seat(), keep.seat);
+    json_.assign("{");
+    bool first = true;
+    for (const auto& [k, v] : p.attributes()) {
+      if (!first) json_.push_back(',');
+      first = false;
+      AppendJsonString(&json_, k);
+      json_.push_back(':');
+      AppendJsonString(&json_, v);
     }
+    json_.push_back('}');
+    AppendCopyText(&buf_, json_);
+    buf_.push_back('\t');
+    AppendCopyText(&buf_, p.source_integration_id());
+    buf_.append(key_from_email ? "\tt\n" : "\tf\n");
     ++rows_;
-    return absl::OkStatus();
+    return MaybeFlush();
   }
 
-  absl::Status AddInvalidKey(const std::string& person_id, int64_t line) override {
-    try {
-      stream_ << std::make_tuple(line, person_id, false, CopyText{"", true}, std::string(),
-                                 std::string(), std::string(), false, CopyText{"", true},
-                                 CopyText{"", true}, std::string("{}"), std::string());
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
-    }
+  absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
+                             const std::string& seat) override {
+    absl::StrAppend(&buf_, line, "\t");
+    AppendCopyText(&buf_, person_id);
+    buf_.append("\tf\t\\N\t\t\t\tf\t\\N\t");
+    Text(seat, seat.empty());
+    buf_.append("{}\t\t");
+    buf_.append(key_from_email ? "t\n" : "f\n");
     ++rows_;
-    return absl::OkStatus();
+    return MaybeFlush();
   }
 
   absl::Status Finish() override {
     if (finished_) return absl::OkStatus();
     finished_ = true;
     try {
-      stream_.complete();
+      if (!buf_.empty()) writer_->write_raw_line(buf_);
+      buf_.clear();
+      writer_->complete();
     } catch (const std::exception& e) {
       return StatusFromPqxx(e);
     }
@@ -173,7 +208,45 @@ class CopyStagingWriter : public StagingWriter {
   int64_t rows() const override { return rows_; }
 
  private:
-  pqxx::stream_to stream_;
+  static constexpr size_t kCopyBufferBytes = 1 << 20;
+
+  static std::unique_ptr<pqxx::tablewriter> MakeWriter(pqxx::work& txn) {
+    const std::vector<std::string> columns = {
+        "line",     "person_id",   "valid", "email",      "first_name",
+        "last_name", "language",   "active", "person_type", "seat",
+        "attributes", "source_integration_id", "key_from_email"};
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // tablewriter: write_raw_line() takes many COPY lines at once (stream_to converts and
+    // sends field by field).
+    return std::make_unique<pqxx::tablewriter>(txn, kStaging, columns.begin(), columns.end());
+#pragma GCC diagnostic pop
+  }
+
+  // A text field followed by a tab; NULL (\N) when `null`.
+  void Text(std::string_view v, bool null) {
+    if (null) {
+      buf_.append("\\N\t");
+      return;
+    }
+    AppendCopyText(&buf_, v);
+    buf_.push_back('\t');
+  }
+
+  absl::Status MaybeFlush() {
+    if (buf_.size() < kCopyBufferBytes) return absl::OkStatus();
+    try {
+      writer_->write_raw_line(buf_);  // many lines; libpq adds nothing but the final newline
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    buf_.clear();
+    return absl::OkStatus();
+  }
+
+  std::unique_ptr<pqxx::tablewriter> writer_;
+  std::string buf_;
+  std::string json_;
   bool finished_ = false;
   int64_t rows_ = 0;
 };
@@ -196,7 +269,11 @@ absl::StatusOr<StagingTable> StagingTable::Create(pqxx::work& txn, const std::st
         " (line bigint NOT NULL, person_id text NOT NULL, valid boolean NOT NULL, email text, "
         "first_name text NOT NULL, last_name text NOT NULL, language text NOT NULL, "
         "active boolean NOT NULL, person_type text, seat text, attributes jsonb NOT NULL, "
-        "source_integration_id text NOT NULL) ON COMMIT DROP"));
+        "source_integration_id text NOT NULL, key_from_email boolean NOT NULL) ON COMMIT DROP"));
+    // Hash joins and aggregates over the whole file stay in memory; the temp tables of this
+    // transaction get a larger local buffer pool (effective when the session's first).
+    txn.exec("SET LOCAL work_mem = '256MB'");
+    txn.exec("SET LOCAL temp_buffers = '256MB'");
     return absl::OkStatus();
   }));
   return StagingTable(txn, tenant_id);
@@ -209,6 +286,54 @@ absl::StatusOr<std::unique_ptr<StagingWriter>> StagingTable::OpenWriter() {
     return absl::OkStatus();
   }));
   return writer;
+}
+
+absl::Status StagingTable::InFileDuplicates(
+    const std::function<absl::Status(const InFileDuplicate&)>& fn, int64_t* newly_invalid) {
+  *newly_invalid = 0;
+  return Guarded([&]() -> absl::Status {
+    // Group first (hashed, no sort of the whole file), then rank only the repeated values.
+    txn_->exec(R"sql(
+CREATE TEMP TABLE roster_dups ON COMMIT DROP AS
+WITH kd AS (SELECT person_id FROM roster_staging WHERE person_id <> '' GROUP BY person_id
+            HAVING count(*) > 1),
+     sd AS (SELECT seat FROM roster_staging WHERE seat <> '' GROUP BY seat HAVING count(*) > 1)
+SELECT * FROM (
+  SELECT s.line, false AS is_seat, s.person_id AS value, s.key_from_email, s.valid,
+         min(s.line) OVER (PARTITION BY s.person_id) AS first_line
+  FROM roster_staging s JOIN kd ON kd.person_id = s.person_id
+  UNION ALL
+  SELECT s.line, true, s.seat, false, s.valid, min(s.line) OVER (PARTITION BY s.seat)
+  FROM roster_staging s JOIN sd ON sd.seat = s.seat
+) x WHERE line > first_line
+)sql");
+    pqxx::result n = txn_->exec("SELECT count(*) FROM roster_dups");
+    if (n[0][0].as<int64_t>() == 0) return absl::OkStatus();
+    pqxx::result marked = txn_->exec(
+        "UPDATE roster_staging s SET valid = false FROM (SELECT DISTINCT line FROM roster_dups "
+        "WHERE valid) d WHERE s.line = d.line AND s.valid");
+    *newly_invalid = marked.affected_rows();
+    txn_->exec(
+        "DECLARE roster_dups_cursor NO SCROLL CURSOR FOR SELECT line, first_line, is_seat, value, "
+        "key_from_email FROM roster_dups ORDER BY line, is_seat, value");
+    absl::Status status;
+    while (status.ok()) {
+      pqxx::result r = txn_->exec("FETCH 5000 FROM roster_dups_cursor");
+      if (r.empty()) break;
+      for (const auto& row : r) {
+        InFileDuplicate d;
+        d.line = row[0].as<int64_t>();
+        d.first_line = row[1].as<int64_t>();
+        d.seat = row[2].as<bool>();
+        d.value = row[3].as<std::string>();
+        d.key_from_email = row[4].as<bool>();
+        status = fn(d);
+        if (!status.ok()) break;
+      }
+    }
+    txn_->exec("CLOSE roster_dups_cursor");
+    return status;
+  });
 }
 
 absl::Status StagingTable::ComputeDiff(const DiffSpec& spec) {

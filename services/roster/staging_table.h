@@ -55,9 +55,14 @@ class StagingWriter {
  public:
   virtual ~StagingWriter() = default;
   // `person.person_id` is the key; updated_at and tenant_id are ignored.
-  virtual absl::Status Add(const v1::Person& person, int64_t line, const StagedKeep& keep) = 0;
-  // A key present in the file whose row is invalid: neither applied nor removed.
-  virtual absl::Status AddInvalidKey(const std::string& person_id, int64_t line) = 0;
+  // `key_from_email`: the key is the lowercased email (names the column of a duplicate).
+  virtual absl::Status Add(const v1::Person& person, int64_t line, const StagedKeep& keep,
+                           bool key_from_email = false) = 0;
+  // A key present in the file whose row is invalid: neither applied nor removed. `seat` (the
+  // row's non-empty seat, if any) only takes part in the within-file duplicate check.
+  virtual absl::Status AddInvalidKey(const std::string& person_id, int64_t line,
+                                     bool key_from_email = false,
+                                     const std::string& seat = "") = 0;
   // Ends the COPY. Must be called before anything else is done on the transaction.
   virtual absl::Status Finish() = 0;
   virtual int64_t rows() const = 0;
@@ -86,6 +91,16 @@ struct DiffCounts {
   int64_t removals() const { return deleted + deactivated; }
 };
 
+// A staged row that repeats the person key (`seat` false) or the seat (`seat` true) of the
+// staged row on `first_line`.
+struct InFileDuplicate {
+  int64_t line = 0;
+  int64_t first_line = 0;
+  bool seat = false;
+  std::string value;  // the key or the seat
+  bool key_from_email = false;
+};
+
 struct ApplyOptions {
   // Removals are not applied but stored in roster.held_removals under `import_id`.
   bool hold_removals = false;
@@ -97,6 +112,13 @@ class StagingTable {
   static absl::StatusOr<StagingTable> Create(pqxx::work& txn, const std::string& tenant_id);
 
   absl::StatusOr<std::unique_ptr<StagingWriter>> OpenWriter();
+  // Within-file duplicates, found in SQL so that memory does not grow with the file: every
+  // staged row (valid or not) whose person key, or non-empty seat, an earlier line already
+  // has. Those rows are marked invalid (they take no part in the diff); `fn` gets each, in
+  // line order (person before seat), through a cursor. `newly_invalid`: rows that were valid.
+  // Call after the writer finished and before ComputeDiff.
+  absl::Status InFileDuplicates(const std::function<absl::Status(const InFileDuplicate&)>& fn,
+                                int64_t* newly_invalid);
   // Builds the diff table. Take RosterStore::LockTenant first when the diff will be applied.
   absl::Status ComputeDiff(const DiffSpec& spec);
   absl::StatusOr<DiffCounts> Counts();

@@ -45,6 +45,89 @@ absl::Status ValidateFolder(absl::string_view field, const std::string& folder) 
   return absl::OkStatus();
 }
 
+// Date placeholders in an export file name: each "{...}" holds yyyy, yy, MM, dd, HH, mm, ss
+// and the separators - _ . (the sftp-transfer worker renders them in the time zone).
+absl::Status ValidateDatedName(absl::string_view field, const std::string& name) {
+  size_t pos = 0;
+  while (pos < name.size()) {
+    size_t open = name.find('{', pos);
+    size_t close = name.find('}', pos);
+    if (open == std::string::npos) {
+      if (close != std::string::npos) return Bad(field, "has a \"}\" without \"{\"");
+      break;
+    }
+    if (close < open) return Bad(field, "has a \"}\" without \"{\"");
+    if (close == std::string::npos) return Bad(field, "has a \"{\" without \"}\"");
+    absl::string_view pattern = absl::string_view(name).substr(open + 1, close - open - 1);
+    if (pattern.empty()) return Bad(field, "has an empty date pattern \"{}\"");
+    size_t i = 0;
+    while (i < pattern.size()) {
+      bool ok = false;
+      for (absl::string_view token : {"yyyy", "yy", "MM", "dd", "HH", "mm", "ss", "-", "_", "."}) {
+        if (absl::StartsWith(pattern.substr(i), token)) {
+          i += token.size();
+          ok = true;
+          break;
+        }
+      }
+      if (!ok) {
+        return Bad(field, absl::StrCat("has an unknown date pattern \"{", pattern,
+                                       "}\" (use yyyy, yy, MM, dd, HH, mm, ss and - _ .)"));
+      }
+    }
+    pos = close + 1;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateFetchOptions(const v1::FetchOptions& f, const std::string& remote_folder) {
+  constexpr int kMaxIntervalMs = 10 * 60 * 1000;
+  if (f.stability_interval_ms() < 0 || f.stability_interval_ms() > kMaxIntervalMs) {
+    return Bad("import_settings.fetch.stability_interval_ms",
+               absl::StrCat(f.stability_interval_ms(), " is out of range 0..", kMaxIntervalMs));
+  }
+  constexpr int kMaxAgeS = 7 * 24 * 3600;
+  if (f.min_age_s() < 0 || f.min_age_s() > kMaxAgeS) {
+    return Bad("import_settings.fetch.min_age_s",
+               absl::StrCat(f.min_age_s(), " is out of range 0..", kMaxAgeS));
+  }
+  if (absl::StrContains(f.done_marker_suffix(), "/") ||
+      HasWhitespaceOrControl(f.done_marker_suffix())) {
+    return Bad("import_settings.fetch.done_marker_suffix",
+               "must be a file name suffix (e.g. \".done\") without \"/\" or spaces");
+  }
+  if (!v1::FetchOptions::Order_IsValid(f.order())) {
+    return Bad("import_settings.fetch.order", absl::StrCat(f.order(), " is not a known order"));
+  }
+  if (!v1::FetchOptions::AfterFetch_IsValid(f.after_fetch())) {
+    return Bad("import_settings.fetch.after_fetch",
+               absl::StrCat(f.after_fetch(), " is not a known action"));
+  }
+  if (f.after_fetch() == v1::FetchOptions::AFTER_FETCH_MOVE) {
+    RETURN_IF_ERROR(ValidateFolder("import_settings.fetch.archive_folder", f.archive_folder()));
+    if (f.archive_folder() == remote_folder) {
+      return Bad("import_settings.fetch.archive_folder",
+                 "must differ from import_settings.remote_folder");
+    }
+  } else if (!f.archive_folder().empty()) {
+    return Bad("import_settings.fetch.archive_folder",
+               "is only used with after_fetch AFTER_FETCH_MOVE");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateUploadOptions(const v1::UploadOptions& u) {
+  for (const auto& [field, value] : {std::pair<absl::string_view, const std::string&>{
+                                         "export_settings.upload.temp_prefix", u.temp_prefix()},
+                                     std::pair<absl::string_view, const std::string&>{
+                                         "export_settings.upload.temp_suffix", u.temp_suffix()}}) {
+    if (absl::StrContains(value, "/") || HasWhitespaceOrControl(value)) {
+      return Bad(field, "must not contain \"/\", spaces or control characters");
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool OneOf(const std::string& value, std::initializer_list<absl::string_view> allowed) {
   for (absl::string_view a : allowed) {
     if (value == a) return true;
@@ -202,12 +285,15 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
       }
     }
     RETURN_IF_ERROR(ValidateImportPolicy(s.policy(), "import_settings.policy"));
+    RETURN_IF_ERROR(ValidateFetchOptions(s.fetch(), s.remote_folder()));
   } else {
     const v1::ExportSettings& s = in.export_settings();
     if (s.file_name().empty()) return Bad("export_settings.file_name", "is required for EXPORT");
     if (absl::StrContains(s.file_name(), "/") || s.file_name() == "." || s.file_name() == "..") {
       return Bad("export_settings.file_name", "must be a plain file name without \"/\"");
     }
+    RETURN_IF_ERROR(ValidateDatedName("export_settings.file_name", s.file_name()));
+    RETURN_IF_ERROR(ValidateUploadOptions(s.upload()));
     if (absl::Status st = ValidateFolder("export_settings.remote_folder", s.remote_folder());
         !st.ok()) {
       return st;
@@ -226,6 +312,16 @@ absl::Status ValidateCredentials(const v1::Credentials& credentials) {
     case v1::Credentials::kPrivateKey:
       if (credentials.private_key().key_pem().empty()) {
         return absl::InvalidArgumentError("credentials.private_key.key_pem: is empty");
+      }
+      if (absl::StrContains(credentials.private_key().key_pem(), "---- BEGIN SSH2")) {
+        return absl::InvalidArgumentError(
+            "credentials.private_key.key_pem: is in SSH2 (RFC 4716) format, which is not "
+            "supported; convert it with `ssh-keygen -i -f key > key.openssh`");
+      }
+      if (absl::StrContains(credentials.private_key().key_pem(), "PuTTY-User-Key-File-")) {
+        return absl::InvalidArgumentError(
+            "credentials.private_key.key_pem: is in PuTTY (.ppk) format, which is not "
+            "supported; convert it with `puttygen key.ppk -O private-openssh -o key`");
       }
       if (!absl::StrContains(credentials.private_key().key_pem(), "PRIVATE KEY")) {
         return absl::InvalidArgumentError(

@@ -106,6 +106,8 @@ absl::StatusOr<std::optional<v1::Run>> RunOrchestrator::StartRunInTxn(
     *job.mutable_credentials() = Sealed(stored);
     job.set_remote_folder(in.import_settings().remote_folder());
     job.set_file_glob(in.import_settings().file_glob());
+    *job.mutable_fetch() = in.import_settings().fetch();
+    job.set_time_zone(in.time_zone());
     RETURN_IF_ERROR(Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now));
     run.set_state(v1::RUN_STATE_FETCHING);
     rec.current_job_id = job.job_id();
@@ -223,6 +225,7 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         Finish(rec, v1::RUN_STATE_SKIPPED, now);
         detail = absl::StrCat("no new file matching ", in.import_settings().file_glob(), " in ",
                               in.import_settings().remote_folder());
+        if (!event.note().empty()) absl::StrAppend(&detail, " (", event.note(), ")");
         break;
       case v1::RunEvent::TYPE_IMPORTED:
         *rec.run.mutable_import_summary() = event.import();
@@ -261,6 +264,8 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         job.set_remote_folder(in.export_settings().remote_folder());
         job.set_file_id(event.file_id());
         job.set_remote_name(in.export_settings().file_name());
+        *job.mutable_upload() = in.export_settings().upload();
+        job.set_time_zone(in.time_zone());
         RETURN_IF_ERROR(Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now));
         rec.run.set_state(v1::RUN_STATE_UPLOADING);
         rec.current_job_id = job.job_id();

@@ -349,8 +349,9 @@ class Libssh2Session : public SftpSession {
   }
 
   absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                 const v1::UploadOptions& options,
                                  const ByteProducer& producer) override {
-    const std::string temp = JoinRemotePath(folder, absl::StrCat(".", name, ".part"));
+    const std::string temp = JoinRemotePath(folder, TempUploadName(name, options));
     const std::string target = JoinRemotePath(folder, name);
     LIBSSH2_SFTP_HANDLE* file = libssh2_sftp_open_ex(
         sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()),
@@ -418,10 +419,15 @@ class Libssh2Session : public SftpSession {
     return absl::OkStatus();
   }
 
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    return RenameReplacing(from, to, "rename");
+  }
+
  private:
   // SFTP v3 rename refuses an existing target and libssh2 1.10 has no posix-rename: when the
   // plain rename fails and the target exists, remove the target and rename again.
-  absl::Status RenameReplacing(const std::string& from, const std::string& to) {
+  absl::Status RenameReplacing(const std::string& from, const std::string& to,
+                               std::string_view op = "upload") {
     auto rename = [&] {
       return libssh2_sftp_rename_ex(
           sftp_, from.c_str(), static_cast<unsigned int>(from.size()), to.c_str(),
@@ -429,7 +435,7 @@ class Libssh2Session : public SftpSession {
           LIBSSH2_SFTP_RENAME_OVERWRITE | LIBSSH2_SFTP_RENAME_ATOMIC | LIBSSH2_SFTP_RENAME_NATIVE);
     };
     if (rename() == 0) return absl::OkStatus();
-    absl::Status first = Fail("upload", absl::StrCat("rename \"", from, "\" to \"", to, "\""));
+    absl::Status first = Fail(op, absl::StrCat("rename \"", from, "\" to \"", to, "\""));
     if (IsTransient(first)) return first;
     LIBSSH2_SFTP_ATTRIBUTES attrs{};
     if (libssh2_sftp_stat_ex(sftp_, to.c_str(), static_cast<unsigned int>(to.size()),
@@ -437,10 +443,10 @@ class Libssh2Session : public SftpSession {
       return first;  // the target does not exist: the rename failed for another reason
     }
     if (libssh2_sftp_unlink_ex(sftp_, to.c_str(), static_cast<unsigned int>(to.size())) != 0) {
-      return Fail("upload", absl::StrCat("remove the existing \"", to, "\" before renaming"));
+      return Fail(op, absl::StrCat("remove the existing \"", to, "\" before renaming"));
     }
     if (rename() != 0) {
-      return Fail("upload", absl::StrCat("rename \"", from, "\" to \"", to, "\""));
+      return Fail(op, absl::StrCat("rename \"", from, "\" to \"", to, "\""));
     }
     return absl::OkStatus();
   }
@@ -510,6 +516,13 @@ std::string JoinRemotePath(std::string_view folder, std::string_view name) {
   return std::string(folder) + "/" + std::string(name);
 }
 
+std::string TempUploadName(const std::string& name, const v1::UploadOptions& options) {
+  if (options.temp_prefix().empty() && options.temp_suffix().empty()) {
+    return absl::StrCat(".", name, ".part");
+  }
+  return absl::StrCat(options.temp_prefix(), name, options.temp_suffix());
+}
+
 std::string Sha256Fingerprint(std::string_view digest) {
   std::string b64 = Base64(digest);
   while (!b64.empty() && b64.back() == '=') b64.pop_back();
@@ -530,8 +543,17 @@ bool IsTransient(const absl::Status& status) {
 
 Libssh2Connector::Libssh2Connector() { InitLibssh2Once(); }
 
-absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
-    const v1::SftpEndpoint& endpoint, const v1::Credentials& credentials, ConnectReport* report) {
+namespace {
+
+// Connect's steps; with `scan_only` it stops after reading the host key (no pin check, no
+// authentication) and returns a null session.
+absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoint& endpoint,
+                                                           const v1::Credentials& credentials,
+                                                           ConnectReport* report, bool scan_only) {
+  using C = Libssh2Connector;
+  const int kDefaultPort = C::kDefaultPort;
+  const absl::Duration kDefaultConnectTimeout = C::kDefaultConnectTimeout;
+  const absl::Duration kDefaultOperationTimeout = C::kDefaultOperationTimeout;
   ConnectReport local_report;
   if (report == nullptr) report = &local_report;
   const int port = endpoint.port() > 0 ? endpoint.port() : kDefaultPort;
@@ -562,7 +584,7 @@ absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
   if (endpoint.host().empty()) {
     return fail("resolve", "connect", absl::InvalidArgumentError("SFTP endpoint: host is empty"));
   }
-  if (endpoint.username().empty()) {
+  if (endpoint.username().empty() && !scan_only) {
     return fail("resolve", "connect",
                 absl::InvalidArgumentError("SFTP endpoint: username is empty"));
   }
@@ -630,6 +652,10 @@ absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
   report->host_key.type = HostKeyTypeName(key_type);
   report->host_key.sha256 = Sha256Fingerprint(std::string_view(hash, 32));
   const std::string& actual = report->host_key.sha256;
+  if (scan_only) {
+    record("host_key", absl::OkStatus(), absl::StrCat(report->host_key.type, " ", actual));
+    return std::unique_ptr<SftpSession>();
+  }
   if (NormalizePin(endpoint.host_key_sha256()).empty()) {
     return fail(
         "host_key", "host_key",
@@ -674,6 +700,20 @@ absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
   } else if (credentials.kind_case() == v1::Credentials::kPrivateKey) {
     const std::string& key = credentials.private_key().key_pem();
     const std::string& passphrase = credentials.private_key().passphrase();
+    if (absl::StrContains(key, "---- BEGIN SSH2")) {
+      return fail("auth", "auth",
+                  absl::InvalidArgumentError(
+                      "the private key is in SSH2 (RFC 4716) format, which is not supported: "
+                      "convert it to OpenSSH format with `ssh-keygen -i -f key > key.openssh` "
+                      "and use that"));
+    }
+    if (absl::StrContains(key, "PuTTY-User-Key-File-")) {
+      return fail("auth", "auth",
+                  absl::InvalidArgumentError(
+                      "the private key is in PuTTY (.ppk) format, which is not supported: "
+                      "convert it to OpenSSH format with "
+                      "`puttygen key.ppk -O private-openssh -o key` and use that"));
+    }
     KeyFacts facts = InspectPrivateKey(key);
     if (!facts.recognized) {
       return fail("auth", "auth",
@@ -726,6 +766,24 @@ absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
     return sftp;
   }
   return std::unique_ptr<SftpSession>(std::move(session));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
+    const v1::SftpEndpoint& endpoint, const v1::Credentials& credentials, ConnectReport* report) {
+  return ConnectOrScan(endpoint, credentials, report, /*scan_only=*/false);
+}
+
+absl::StatusOr<HostKeyInfo> Libssh2Connector::ScanHostKey(const v1::SftpEndpoint& endpoint) {
+  ConnectReport report;
+  auto scanned = ConnectOrScan(endpoint, v1::Credentials(), &report, /*scan_only=*/true);
+  if (!scanned.ok()) return scanned.status();
+  return report.host_key;
+}
+
+absl::StatusOr<HostKeyInfo> SftpConnector::ScanHostKey(const v1::SftpEndpoint& endpoint) {
+  return absl::UnimplementedError("this connector cannot scan host keys");
 }
 
 }  // namespace rostersync::transfer

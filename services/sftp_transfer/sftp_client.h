@@ -57,6 +57,10 @@ using ByteProducer = std::function<absl::Status(const ByteSink& sink)>;
 // "folder" + "name" -> "folder/name" ("" or "." folder -> "name").
 std::string JoinRemotePath(std::string_view folder, std::string_view name);
 
+// The temp name an upload of `name` is written to: "<prefix><name><suffix>", or ".<name>.part"
+// when both are empty.
+std::string TempUploadName(const std::string& name, const v1::UploadOptions& options);
+
 class SftpSession {
  public:
   virtual ~SftpSession() = default;
@@ -70,9 +74,18 @@ class SftpSession {
   // Writes the producer's bytes to "<folder>/.<name>.part", renames it to "<folder>/<name>"
   // (replacing an existing file) and checks the remote size. Returns the number of bytes.
   // On failure the temp file is removed (best effort).
+  // The temp name is TempUploadName(name, options).
   virtual absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                         const v1::UploadOptions& options,
                                          const ByteProducer& producer) = 0;
+  absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                 const ByteProducer& producer) {
+    return Upload(folder, name, v1::UploadOptions(), producer);
+  }
   virtual absl::Status Remove(const std::string& path) = 0;
+  // Renames `from` to `to`, replacing an existing `to` (remove, then rename, where the server
+  // refuses to overwrite).
+  virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
 };
 
 class SftpConnector {
@@ -82,6 +95,10 @@ class SftpConnector {
   virtual absl::StatusOr<std::unique_ptr<SftpSession>> Connect(const v1::SftpEndpoint& endpoint,
                                                                const v1::Credentials& credentials,
                                                                ConnectReport* report) = 0;
+  // Resolves, connects and completes the SSH handshake only (no pin check, no
+  // authentication), bounded by the endpoint's connect timeout, and returns the server's host
+  // key. Only host, port and connect_timeout_ms of `endpoint` are used.
+  virtual absl::StatusOr<HostKeyInfo> ScanHostKey(const v1::SftpEndpoint& endpoint);
 };
 
 // The libssh2 implementation. Thread-safe (each session is independent).
@@ -95,6 +112,7 @@ class Libssh2Connector : public SftpConnector {
   absl::StatusOr<std::unique_ptr<SftpSession>> Connect(const v1::SftpEndpoint& endpoint,
                                                        const v1::Credentials& credentials,
                                                        ConnectReport* report) override;
+  absl::StatusOr<HostKeyInfo> ScanHostKey(const v1::SftpEndpoint& endpoint) override;
 };
 
 // "SHA256:" + base64 without padding of a 32-byte digest (the OpenSSH fingerprint form).

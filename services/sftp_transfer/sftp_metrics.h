@@ -2,9 +2,10 @@
 
 // Metrics of the sftp-transfer service, registered on rostersync::MetricsRegistry():
 //   rostersync_sftp_bytes_total{direction="download|upload"}
-//   rostersync_sftp_errors_total{operation="connect|auth|host_key|list|download|upload|remove"}
+//   rostersync_sftp_errors_total{operation="connect|auth|host_key|list|download|upload|remove|rename"}
 //   rostersync_sftp_host_key_mismatches_total
-//   rostersync_transfer_jobs_total{op="fetch|upload",outcome="fetched|no_new_file|uploaded|failed|retry"}
+//   rostersync_transfer_jobs_total{op="fetch|upload",outcome="fetched|no_new_file|uploaded|failed|retry|
+//     attempt_retry"} (attempt_retry: a transient failure retried within the job)
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 

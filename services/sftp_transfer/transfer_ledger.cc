@@ -31,6 +31,11 @@ CREATE TABLE transfer.job_results (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 )sql"},
+      {2, "processed files by content",
+       R"sql(
+CREATE INDEX processed_files_by_sha256
+  ON transfer.processed_files (tenant_id, integration_id, sha256);
+)sql"},
   };
   return *migrations;
 }
@@ -77,6 +82,41 @@ absl::StatusOr<bool> PgTransferLedger::IsProcessed(const RemoteFileKey& key) {
   return found;
 }
 
+absl::StatusOr<std::optional<ProcessedFile>> PgTransferLedger::FindBySha256(
+    const std::string& tenant_id, const std::string& integration_id, const std::string& sha256) {
+  std::optional<ProcessedFile> found;
+  absl::Status st = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    pqxx::result rows = txn.exec_params(
+        "SELECT remote_path, size_bytes, mtime, file_id, job_id FROM transfer.processed_files "
+        "WHERE tenant_id = $1 AND integration_id = $2 AND sha256 = $3 "
+        "ORDER BY processed_at LIMIT 1",
+        tenant_id, integration_id, sha256);
+    if (rows.empty()) return absl::OkStatus();
+    ProcessedFile file;
+    file.key = RemoteFileKey{tenant_id, integration_id, rows[0][0].as<std::string>(),
+                             rows[0][1].as<int64_t>(), rows[0][2].as<int64_t>()};
+    file.sha256 = sha256;
+    file.file_id = rows[0][3].as<std::string>();
+    file.job_id = rows[0][4].as<std::string>();
+    found = std::move(file);
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  return found;
+}
+
+absl::Status PgTransferLedger::RecordDuplicate(const ProcessedFile& file) {
+  return pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    txn.exec_params(
+        "INSERT INTO transfer.processed_files (tenant_id, integration_id, remote_path, "
+        "size_bytes, mtime, sha256, file_id, job_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+        "ON CONFLICT DO NOTHING",
+        file.key.tenant_id, file.key.integration_id, file.key.remote_path, file.key.size,
+        file.key.mtime, file.sha256, file.file_id, file.job_id);
+    return absl::OkStatus();
+  });
+}
+
 absl::StatusOr<v1::RunEvent> PgTransferLedger::RecordJobResult(
     const v1::RunEvent& event, const std::optional<ProcessedFile>& file) {
   const std::string serialized = event.SerializeAsString();
@@ -103,11 +143,11 @@ absl::StatusOr<v1::RunEvent> PgTransferLedger::RecordJobResult(
       recorded = event;
       return absl::OkStatus();
     }
-    pqxx::result rows = txn.exec_params(
-        "SELECT event FROM transfer.job_results WHERE job_id = $1", event.job_id());
+    pqxx::result rows =
+        txn.exec_params("SELECT event FROM transfer.job_results WHERE job_id = $1", event.job_id());
     if (rows.empty()) {
-      return absl::AbortedError(absl::StrCat("transfer.job_results: result of job ",
-                                             event.job_id(), " vanished while recording"));
+      return absl::AbortedError(absl::StrCat("transfer.job_results: result of job ", event.job_id(),
+                                             " vanished while recording"));
     }
     pqxx::binarystring stored(rows[0][0]);
     if (!recorded.ParseFromArray(stored.data(), static_cast<int>(stored.size()))) {

@@ -2,7 +2,8 @@
 
 // What sftp-transfer remembers (PostgreSQL schema "transfer"):
 //  - processed_files: remote files already fetched, keyed by tenant, integration, remote path,
-//    size, mtime and SHA-256 (looked up before downloading by path, size and mtime);
+//    size, mtime and SHA-256 (looked up before downloading by path, size and mtime, and after
+//    downloading by SHA-256, so the same content under a new name is never imported twice);
 //  - job_results: the RunEvent each finished job published, keyed by job_id, so a redelivered
 //    job re-publishes the same event and changes nothing twice.
 #include <cstdint>
@@ -37,6 +38,14 @@ class TransferLedger {
   virtual ~TransferLedger() = default;
   virtual absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) = 0;
   virtual absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) = 0;
+  // A file of this tenant and integration already processed with this content (lowercase hex
+  // SHA-256), whatever its name; nullopt when none.
+  virtual absl::StatusOr<std::optional<ProcessedFile>> FindBySha256(
+      const std::string& tenant_id, const std::string& integration_id,
+      const std::string& sha256) = 0;
+  // Marks a file processed outside any job result: a duplicate (same content as one already
+  // processed) that is skipped and must not be downloaded again.
+  virtual absl::Status RecordDuplicate(const ProcessedFile& file) = 0;
   // Records the job's event and, when `file` is given, the processed file, in one transaction,
   // and returns the event that is now on record for the job. The first result recorded wins:
   // when another delivery of the same job recorded one first, that one is returned and `file`
@@ -53,6 +62,10 @@ class PgTransferLedger : public TransferLedger {
 
   absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override;
   absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override;
+  absl::StatusOr<std::optional<ProcessedFile>> FindBySha256(const std::string& tenant_id,
+                                                            const std::string& integration_id,
+                                                            const std::string& sha256) override;
+  absl::Status RecordDuplicate(const ProcessedFile& file) override;
   absl::StatusOr<v1::RunEvent> RecordJobResult(const v1::RunEvent& event,
                                                const std::optional<ProcessedFile>& file) override;
 

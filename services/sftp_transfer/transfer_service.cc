@@ -79,7 +79,56 @@ absl::StatusOr<v1::TestConnectionResponse> ConnectionTester::Test(
   return response;
 }
 
+absl::StatusOr<v1::ScanHostKeyResponse> ConnectionTester::ScanHostKey(
+    const v1::ScanHostKeyRequest& request) {
+  if (request.host().empty()) return absl::InvalidArgumentError("ScanHostKey: host is empty");
+  if (request.port() < 0 || request.port() > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ScanHostKey: port ", request.port(), " is out of range"));
+  }
+  if (request.connect_timeout_ms() < 0) {
+    return absl::InvalidArgumentError("ScanHostKey: connect_timeout_ms is negative");
+  }
+  v1::SftpEndpoint endpoint;
+  endpoint.set_host(request.host());
+  endpoint.set_port(request.port());
+  endpoint.set_connect_timeout_ms(request.connect_timeout_ms());
+  auto key = connector_->ScanHostKey(endpoint);
+  if (!key.ok()) return key.status();
+  v1::ScanHostKeyResponse response;
+  response.set_host_key_type(key->type);
+  response.set_host_key_sha256(key->sha256);
+  return response;
+}
+
 TransferServiceImpl::TransferServiceImpl(ConnectionTester* tester) : tester_(tester) {}
+
+grpc::ServerUnaryReactor* TransferServiceImpl::ScanHostKey(grpc::CallbackServerContext* context,
+                                                           const v1::ScanHostKeyRequest* request,
+                                                           v1::ScanHostKeyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  // Bounded by the connect timeout, but still too slow for gRPC's callback threads.
+  std::thread([this, reactor, request, response] {
+    auto result = tester_->ScanHostKey(*request);
+    grpc::Status status;
+    if (result.ok()) {
+      *response = *std::move(result);
+      log::Info("host key scanned", {{"host", request->host()},
+                                     {"port", std::to_string(request->port())},
+                                     {"host_key", response->host_key_sha256()}});
+    } else {
+      status = ToGrpcStatus(result.status());
+    }
+    reactor->Finish(status);
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }).detach();
+  return reactor;
+}
 
 TransferServiceImpl::~TransferServiceImpl() {
   absl::MutexLock lock(&mu_);

@@ -1,9 +1,10 @@
 #pragma once
 
-// TransferService: TestConnection walks the steps of a session (resolve, tcp, handshake,
-// host_key, auth, folder) and reports each with its outcome, detail and duration, plus the
-// server's host key type and fingerprint (so an operator can pin it). It never returns or
-// logs a secret.
+// TransferService: ScanHostKey returns a server's host key type and SHA-256 fingerprint
+// (handshake only, no credentials) so an operator can verify and pin it. TestConnection walks the
+// steps of a session (resolve, tcp, handshake, host_key, auth, folder) and reports each with its
+// outcome, detail and duration, plus the server's host key type and fingerprint (so an operator can
+// pin it). It never returns or logs a secret.
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
@@ -21,6 +22,9 @@ class ConnectionTester {
   // INVALID_ARGUMENT for a malformed request, FAILED_PRECONDITION for credentials that cannot
   // be opened; a failing connection is an OK response with ok=false.
   absl::StatusOr<v1::TestConnectionResponse> Test(const v1::TestConnectionRequest& request);
+  // INVALID_ARGUMENT for a malformed request; UNAVAILABLE when the server cannot be reached or
+  // does not complete the SSH handshake within the connect timeout.
+  absl::StatusOr<v1::ScanHostKeyResponse> ScanHostKey(const v1::ScanHostKeyRequest& request);
 
  private:
   SftpConnector* connector_;
@@ -36,6 +40,9 @@ class TransferServiceImpl : public v1::TransferService::CallbackService {
   grpc::ServerUnaryReactor* TestConnection(grpc::CallbackServerContext* context,
                                            const v1::TestConnectionRequest* request,
                                            v1::TestConnectionResponse* response) override;
+  grpc::ServerUnaryReactor* ScanHostKey(grpc::CallbackServerContext* context,
+                                        const v1::ScanHostKeyRequest* request,
+                                        v1::ScanHostKeyResponse* response) override;
 
  private:
   ConnectionTester* tester_;

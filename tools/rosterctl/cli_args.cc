@@ -17,6 +17,7 @@ namespace {
 constexpr char kDefaultScheduler[] = "127.0.0.1:50064";
 constexpr char kDefaultRoster[] = "127.0.0.1:50062";
 constexpr char kDefaultBackup[] = "127.0.0.1:50061";
+constexpr char kDefaultTransfer[] = "127.0.0.1:50063";
 
 struct GlobalSpec {
   std::string name;
@@ -30,6 +31,8 @@ const std::vector<GlobalSpec>& Globals() {
        "scheduler address (env ROSTERSYNC_SCHEDULER, default 127.0.0.1:50064)"},
       {"--roster", "HOST:PORT", "roster address (env ROSTERSYNC_ROSTER, default 127.0.0.1:50062)"},
       {"--backup", "HOST:PORT", "backup address (env ROSTERSYNC_BACKUP, default 127.0.0.1:50061)"},
+      {"--transfer", "HOST:PORT",
+       "sftp-transfer address (env ROSTERSYNC_TRANSFER, default 127.0.0.1:50063)"},
       {"--tenant", "TENANT", "tenant id (env ROSTERSYNC_TENANT; required)"},
       {"--output", "table|json", "output format (default table)"},
       {"--timeout", "SECONDS",
@@ -152,7 +155,23 @@ const std::vector<CommandSpec>& Commands() {
            Opt("--max-row-drop-share", "SHARE",
                "import: hold a file whose row count fell by more than this (0..1, default 0.5)"),
            Switch("--allow-header-change", "import: do not hold a file whose headers changed"),
-           Opt("--file-name", "NAME", "export: remote file name"),
+           Opt("--stability-interval", "MS",
+               "import: pick a file only if its size and mtime hold across two listings MS "
+               "milliseconds apart (default 0: no check)"),
+           Opt("--min-age", "SECONDS", "import: pick a file only once it is this old"),
+           Opt("--done-marker", "SUFFIX",
+               "import: pick a file only once FILE+SUFFIX exists, e.g. '.done'"),
+           Opt("--order", "newest|oldest-first",
+               "import: the newest new file (default), or every new file oldest first, one per "
+               "run"),
+           Opt("--after-fetch", "leave|move|delete",
+               "import: what to do with a fetched file (default leave)"),
+           Opt("--archive-folder", "DIR", "import: where --after-fetch move puts fetched files"),
+           Opt("--file-name", "NAME",
+               "export: remote file name; {yyyyMMdd} etc. is the run's date in --time-zone"),
+           Opt("--temp-prefix", "PREFIX", "export: upload to PREFIX+NAME, then rename"),
+           Opt("--temp-suffix", "SUFFIX",
+               "export: upload to NAME+SUFFIX, then rename (default: .NAME.part)"),
            Switch("--inactive", "create the integration inactive (not scheduled)"),
        },
        "create an integration (secrets come from files or env vars, never argv)"},
@@ -167,6 +186,12 @@ const std::vector<CommandSpec>& Commands() {
        {"INTEGRATION_ID"},
        {},
        "test an integration's SFTP connection (exit 1 if it fails)"},
+      {"integrations",
+       "scan-host-key",
+       {},
+       {Opt("--host", "HOST", "SFTP server host name or address (required)"),
+        Opt("--port", "PORT", "SFTP server port (default 22)")},
+       "show an SFTP server's host key type and SHA-256 fingerprint, to verify and pin it"},
       {"runs",
        "trigger",
        {"INTEGRATION_ID"},
@@ -443,6 +468,7 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args, const Env
   g.scheduler_address = resolve("--scheduler", "ROSTERSYNC_SCHEDULER", kDefaultScheduler);
   g.roster_address = resolve("--roster", "ROSTERSYNC_ROSTER", kDefaultRoster);
   g.backup_address = resolve("--backup", "ROSTERSYNC_BACKUP", kDefaultBackup);
+  g.transfer_address = resolve("--transfer", "ROSTERSYNC_TRANSFER", kDefaultTransfer);
   g.tenant = resolve("--tenant", "ROSTERSYNC_TENANT", "");
   if (g.tenant.empty()) {
     return Usage("missing --tenant (or environment variable ROSTERSYNC_TENANT)");
@@ -450,7 +476,8 @@ absl::StatusOr<ParsedArgs> Parse(const std::vector<std::string>& args, const Env
   for (const auto& [flag, address] :
        {std::pair<std::string, std::string>{"--scheduler", g.scheduler_address},
         {"--roster", g.roster_address},
-        {"--backup", g.backup_address}}) {
+        {"--backup", g.backup_address},
+        {"--transfer", g.transfer_address}}) {
     if (address.empty()) return Usage(absl::StrCat("empty address for ", flag));
   }
   const std::string output = globals.count("--output") ? globals["--output"] : "table";

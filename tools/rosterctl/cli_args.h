@@ -23,6 +23,7 @@ struct GlobalOptions {
   std::string scheduler_address;
   std::string roster_address;
   std::string backup_address;
+  std::string transfer_address;  // sftp-transfer (integrations scan-host-key)
   std::string tenant;
   OutputFormat output = OutputFormat::kTable;
   absl::Duration timeout = absl::Seconds(30);

@@ -74,6 +74,7 @@ class Runner {
   absl::Status IntegrationsList();
   absl::Status IntegrationsShow();
   absl::Status IntegrationsTest();
+  absl::Status IntegrationsScanHostKey();
   absl::Status RunsTrigger();
   absl::Status RunsShow();
   absl::Status RunsList();
@@ -265,6 +266,7 @@ absl::Status Runner::Run() {
   if (name == "integrations list") return IntegrationsList();
   if (name == "integrations show") return IntegrationsShow();
   if (name == "integrations test") return IntegrationsTest();
+  if (name == "integrations scan-host-key") return IntegrationsScanHostKey();
   if (name == "runs trigger") return RunsTrigger();
   if (name == "runs show") return RunsShow();
   if (name == "runs list") return RunsList();
@@ -388,6 +390,33 @@ absl::Status Runner::IntegrationsShow() {
   v1::Integration response;
   RETURN_IF_ERROR(FromGrpc(ctx_.stubs->integrations->GetIntegration(&c, request, &response)));
   return PrintIntegration(response);
+}
+
+absl::Status Runner::IntegrationsScanHostKey() {
+  v1::ScanHostKeyRequest request;
+  request.set_host(args_.Get("--host"));
+  if (request.host().empty()) return UsageError("--host is required");
+  int64_t port = 22;
+  if (args_.Has("--port")) {
+    ASSIGN_OR_RETURN(port, ParseInt(args_.Get("--port"), "--port", 1, 65535));
+  }
+  request.set_port(static_cast<int32_t>(port));
+  if (ctx_.stubs->transfer == nullptr) {
+    return absl::FailedPreconditionError("no sftp-transfer address (--transfer)");
+  }
+  grpc::ClientContext c;
+  SetDeadline(&c);
+  v1::ScanHostKeyResponse response;
+  RETURN_IF_ERROR(FromGrpc(ctx_.stubs->transfer->ScanHostKey(&c, request, &response)));
+  if (Json()) return PrintJson(response);
+  KeyValuePrinter kv;
+  kv.Add("Host", absl::StrCat(SanitizeCell(request.host()), ":", port));
+  kv.Add("Key type", SanitizeCell(response.host_key_type()));
+  kv.Add("Fingerprint", SanitizeCell(response.host_key_sha256()));
+  kv.Print(out_);
+  out_ << "Verify the fingerprint with the server's operator before pinning it "
+          "(endpoint.host_key_sha256).\n";
+  return absl::OkStatus();
 }
 
 absl::Status Runner::IntegrationsTest() {
@@ -1046,6 +1075,7 @@ ServiceStubs MakeStubs(const GlobalOptions& global) {
   stubs.runs = v1::RunService::NewStub(scheduler);
   stubs.roster = v1::RosterService::NewStub(channel(global.roster_address));
   stubs.backup = v1::BackupService::NewStub(channel(global.backup_address));
+  stubs.transfer = v1::TransferService::NewStub(channel(global.transfer_address));
   return stubs;
 }
 
@@ -1392,11 +1422,52 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
       s.set_sync_policy(policy);
     }
     RETURN_IF_ERROR(ApplyPolicyOptions(args, s.mutable_policy()));
+    for (const char* export_only : {"--temp-prefix", "--temp-suffix"}) {
+      if (args.Has(export_only)) {
+        return UsageError(absl::StrCat(export_only, " is for --direction export"));
+      }
+    }
+    v1::FetchOptions& f = *s.mutable_fetch();
+    if (args.Has("--stability-interval")) {
+      ASSIGN_OR_RETURN(int64_t ms, ParseInt(args.Get("--stability-interval"),
+                                            "--stability-interval", 0, 600000));
+      f.set_stability_interval_ms(static_cast<int32_t>(ms));
+    }
+    if (args.Has("--min-age")) {
+      ASSIGN_OR_RETURN(int64_t age, ParseInt(args.Get("--min-age"), "--min-age", 0, 604800));
+      f.set_min_age_s(static_cast<int32_t>(age));
+    }
+    f.set_done_marker_suffix(args.Get("--done-marker"));
+    if (args.Has("--order")) {
+      const std::string order = args.Get("--order");
+      if (order == "newest") {
+        f.set_order(v1::FetchOptions::ORDER_NEWEST);
+      } else if (order == "oldest-first") {
+        f.set_order(v1::FetchOptions::ORDER_OLDEST_FIRST);
+      } else {
+        return UsageError(absl::StrCat("invalid --order '", order, "' (newest|oldest-first)"));
+      }
+    }
+    if (args.Has("--after-fetch")) {
+      const std::string after = args.Get("--after-fetch");
+      if (after == "leave") {
+        f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_LEAVE);
+      } else if (after == "move") {
+        f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_MOVE);
+      } else if (after == "delete") {
+        f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_DELETE);
+      } else {
+        return UsageError(
+            absl::StrCat("invalid --after-fetch '", after, "' (leave|move|delete)"));
+      }
+    }
+    f.set_archive_folder(args.Get("--archive-folder"));
   } else {
     for (const char* import_only :
          {"--glob", "--map", "--sync", "--encoding", "--delimiter", "--date-format", "--attr-type",
           "--max-invalid-share", "--max-removals", "--max-removal-share", "--max-row-drop-share",
-          "--allow-header-change"}) {
+          "--allow-header-change", "--stability-interval", "--min-age", "--done-marker",
+          "--order", "--after-fetch", "--archive-folder"}) {
       if (args.Has(import_only)) {
         return UsageError(absl::StrCat(import_only, " is for --direction import"));
       }
@@ -1404,6 +1475,8 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     v1::ExportSettings& s = *i.mutable_export_settings();
     s.set_remote_folder(args.Get("--folder"));
     s.set_file_name(args.Get("--file-name"));
+    s.mutable_upload()->set_temp_prefix(args.Get("--temp-prefix"));
+    s.mutable_upload()->set_temp_suffix(args.Get("--temp-suffix"));
   }
 
   const int sources = static_cast<int>(args.Has("--password-file")) +

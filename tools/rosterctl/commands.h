@@ -13,6 +13,7 @@
 #include "rostersync/v1/backup.grpc.pb.h"
 #include "rostersync/v1/roster.grpc.pb.h"
 #include "rostersync/v1/scheduler.grpc.pb.h"
+#include "rostersync/v1/transfer.grpc.pb.h"
 #include "tools/rosterctl/cli_args.h"
 
 namespace rostersync::rosterctl {
@@ -22,6 +23,7 @@ struct ServiceStubs {
   std::unique_ptr<v1::RunService::StubInterface> runs;
   std::unique_ptr<v1::RosterService::StubInterface> roster;
   std::unique_ptr<v1::BackupService::StubInterface> backup;
+  std::unique_ptr<v1::TransferService::StubInterface> transfer;
 };
 
 // Insecure channels to the addresses in `global` (connections are made lazily, on first call).

@@ -510,6 +510,37 @@ TEST_F(RosterImportTest, AnInvalidRowRejectsTheWholeFileWithLineNumbers) {
   EXPECT_EQ(stored->errors(1).reason(), s.errors(1).reason());
 }
 
+// Within-file duplicates are found in SQL on the staging table (memory does not grow with the
+// file): the same seat twice, the same email key twice, and a row both invalid and a repeat.
+TEST_F(RosterImportTest, DuplicateKeysAndSeatsNameBothLines) {
+  auto outcome = importer_->Import(
+      ImportJob("r1:dups", PutSource("person_id,email,first_name,last_name,language,active,seat\n"
+                                     "1,a@x.io,A,A,en,y,S1\n"
+                                     "2,b@x.io,B,B,en,y,S1\n"
+                                     ",c@x.io,C,C,en,y,\n"
+                                     ",C@X.io,C,C,en,y,\n"
+                                     "1,bad-email,D,D,en,y,\n")));
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const v1::ImportSummary& s = outcome->summary;
+  EXPECT_EQ(s.status(), v1::IMPORT_STATUS_REJECTED);
+  EXPECT_EQ(s.rows_read(), 5);
+  EXPECT_EQ(s.rejected_rows(), 3);
+  ASSERT_EQ(s.errors_size(), 4);
+  EXPECT_EQ(s.errors(0).line(), 3);
+  EXPECT_EQ(s.errors(0).column(), "seat");
+  EXPECT_THAT(s.errors(0).reason(), HasSubstr("lines 2 and 3"));
+  EXPECT_EQ(s.errors(1).line(), 5);
+  EXPECT_EQ(s.errors(1).column(), "email");
+  EXPECT_THAT(s.errors(1).reason(), HasSubstr("lines 4 and 5"));
+  EXPECT_EQ(s.errors(2).line(), 6);
+  EXPECT_EQ(s.errors(2).column(), "email");
+  EXPECT_EQ(s.errors(3).line(), 6);
+  EXPECT_EQ(s.errors(3).column(), "person_id");
+  EXPECT_THAT(s.errors(3).reason(), HasSubstr("lines 2 and 6"));
+  EXPECT_FALSE(s.error_report_file_id().empty());
+  EXPECT_THAT(Roster(), IsEmpty());
+}
+
 TEST_F(RosterImportTest, ARedeliveredJobDoesNotImportTwice) {
   const std::string header = "person_id,email,first_name,last_name,language,active\n";
   v1::RosterJob job = ImportJob("r1:import", PutSource(header + "1,a@x.io,A,A,en,y\n"));

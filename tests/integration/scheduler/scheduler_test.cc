@@ -65,6 +65,8 @@ v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
   in->mutable_import_settings()->set_file_glob("roster_*.csv");
   (*in->mutable_import_settings()->mutable_header_map())["Employee ID"] = "person_id";
   in->mutable_import_settings()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  in->mutable_import_settings()->mutable_fetch()->set_done_marker_suffix(".done");
+  in->mutable_import_settings()->mutable_fetch()->set_stability_interval_ms(1500);
   req.mutable_credentials()->set_password(kPassword);
   return req;
 }
@@ -77,6 +79,7 @@ v1::CreateIntegrationRequest ExportRequest(const std::string& tenant) {
   in->clear_import_settings();
   in->mutable_export_settings()->set_remote_folder("/incoming");
   in->mutable_export_settings()->set_file_name("roster_export.csv");
+  in->mutable_export_settings()->mutable_upload()->set_temp_suffix(".filepart");
   return req;
 }
 
@@ -355,6 +358,9 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
   EXPECT_EQ(fetch->integration_id(), in.integration_id());
   EXPECT_EQ(fetch->remote_folder(), "/outgoing");
   EXPECT_EQ(fetch->file_glob(), "roster_*.csv");
+  EXPECT_EQ(fetch->fetch().done_marker_suffix(), ".done");  // fetch options passed through
+  EXPECT_EQ(fetch->fetch().stability_interval_ms(), 1500);
+  EXPECT_EQ(fetch->time_zone(), in.time_zone());
   EXPECT_EQ(fetch->endpoint().host(), "127.0.0.1");
   EXPECT_EQ(fetch->credentials().context(), "acme/" + in.integration_id());
   EXPECT_THAT(transfer[0], Not(HasSubstr(kPassword)));
@@ -528,6 +534,8 @@ TEST_F(SchedulerTest, ExportRunRendersThenUploads) {
   EXPECT_EQ(upload->file_id(), "file_export");
   EXPECT_EQ(upload->remote_folder(), "/incoming");
   EXPECT_EQ(upload->remote_name(), "roster_export.csv");
+  EXPECT_EQ(upload->upload().temp_suffix(), ".filepart");  // upload options passed through
+  EXPECT_EQ(upload->time_zone(), in.time_zone());
   EXPECT_EQ(upload->credentials().context(), "acme/" + in.integration_id());
 
   v1::RunEvent uploaded = Event(run, "upload", v1::RunEvent::TYPE_UPLOADED);
@@ -547,9 +555,13 @@ TEST_F(SchedulerTest, FailureOutcomes) {
   v1::Integration in = MustCreate(ImportRequest("acme"));
 
   v1::Run skipped = MustTrigger(in);
-  ASSERT_TRUE(
-      orchestrator_->HandleEvent(Event(skipped, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE)).ok());
-  EXPECT_EQ(MustGetRun(skipped).state(), v1::RUN_STATE_SKIPPED);
+  v1::RunEvent no_new = Event(skipped, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
+  no_new.set_note("/outgoing/roster_2.csv has the same content as /outgoing/roster_1.csv");
+  ASSERT_TRUE(orchestrator_->HandleEvent(no_new).ok());
+  v1::Run s = MustGetRun(skipped);
+  EXPECT_EQ(s.state(), v1::RUN_STATE_SKIPPED);
+  ASSERT_GT(s.steps_size(), 0);
+  EXPECT_THAT(s.steps(s.steps_size() - 1).detail(), HasSubstr("has the same content"));
 
   v1::Run failed = MustTrigger(in);
   v1::RunEvent failure = Event(failed, "fetch", v1::RunEvent::TYPE_FAILED);

@@ -148,6 +148,83 @@ TEST_F(SftpClientTest, EncryptedEd25519KeyWithPassphraseWorks) {
   ExpectWorkingSession(Key(pair->private_key, "correct horse"));
 }
 
+TEST_F(SftpClientTest, EcdsaPemKeyWorks) {
+  auto pair = SshdServer::GenerateKeyPair("ecdsa", "", "PEM");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  ASSERT_THAT(pair->private_key, HasSubstr("-----BEGIN EC PRIVATE KEY-----"));
+  ASSERT_TRUE(sshd_->AddAuthorizedKey(pair->public_line).ok());
+  ExpectWorkingSession(Key(pair->private_key));
+}
+
+TEST_F(SftpClientTest, EncryptedEcdsaPemKeyWithPassphraseWorks) {
+  auto pair = SshdServer::GenerateKeyPair("ecdsa", "pem pass words", "PEM");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  ASSERT_THAT(pair->private_key, HasSubstr("-----BEGIN EC PRIVATE KEY-----"));
+  ASSERT_THAT(pair->private_key, HasSubstr("ENCRYPTED"));
+  ASSERT_TRUE(sshd_->AddAuthorizedKey(pair->public_line).ok());
+  ExpectWorkingSession(Key(pair->private_key, "pem pass words"));
+}
+
+TEST_F(SftpClientTest, EncryptedEcdsaPemKeyWithWrongPassphraseIsRefused) {
+  auto pair = SshdServer::GenerateKeyPair("ecdsa", "pem pass words", "PEM");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  ASSERT_TRUE(sshd_->AddAuthorizedKey(pair->public_line).ok());
+  auto session = connector_.Connect(Endpoint(), Key(pair->private_key, "wrong-pem-pass"), nullptr);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), absl::StatusCode::kPermissionDenied) << session.status();
+  EXPECT_THAT(session.status().message(), HasSubstr("passphrase"));
+  EXPECT_THAT(session.status().message(), Not(HasSubstr("wrong-pem-pass")));
+}
+
+TEST_F(SftpClientTest, RsaPemKeyIsReadAndItsRefusalNamesTheFix) {
+  auto pair = SshdServer::GenerateKeyPair("rsa", "", "PEM");
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  ASSERT_THAT(pair->private_key, HasSubstr("-----BEGIN RSA PRIVATE KEY-----"));
+  ASSERT_TRUE(sshd_->AddAuthorizedKey(pair->public_line).ok());
+  auto session = connector_.Connect(Endpoint(), Key(pair->private_key), nullptr);
+  // Parsed and offered (libssh2 can only sign ssh-rsa/SHA-1, which OpenSSH 9.2 refuses).
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), absl::StatusCode::kPermissionDenied) << session.status();
+  EXPECT_THAT(session.status().message(), HasSubstr("rejected the ssh-rsa public key"));
+  EXPECT_THAT(session.status().message(), HasSubstr("Ed25519 or ECDSA"));
+}
+
+TEST_F(SftpClientTest, Ssh2FormatKeyIsRejectedWithHowToConvertIt) {
+  const std::string key =
+      "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\n"
+      "Comment: \"rsa-key-20240101\"\n"
+      "P2/"
+      "56wAAAi4AAAA3aWYtbW9kbntzaWdue3JzYS1wa2NzMS1zaGExfSxlbmNyeXB0e3JzYS1wa2NzMXYyLW9hZXB9fQ==\n"
+      "---- END SSH2 ENCRYPTED PRIVATE KEY ----\n";
+  ConnectReport report;
+  auto session = connector_.Connect(Endpoint(), Key(key, "pw"), &report);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument) << session.status();
+  EXPECT_THAT(session.status().message(), HasSubstr("SSH2 (RFC 4716)"));
+  EXPECT_THAT(session.status().message(), HasSubstr("ssh-keygen -i -f key"));
+  const ConnectStep* auth = FindStep(report, "auth");
+  ASSERT_NE(auth, nullptr);
+  EXPECT_FALSE(auth->ok);
+  EXPECT_THAT(auth->detail, HasSubstr("ssh-keygen -i -f key"));
+}
+
+TEST_F(SftpClientTest, PuttyKeyIsRejectedWithHowToConvertIt) {
+  const std::string key =
+      "PuTTY-User-Key-File-3: ssh-ed25519\n"
+      "Encryption: none\n"
+      "Comment: ed25519-key-20240101\n"
+      "Public-Lines: 2\n"
+      "AAAAC3NzaC1lZDI1NTE5AAAAIJx4i1m0nH3o1M8mS4Y0p2b8c3zQ0v1qJ9y8m5n6X7\n"
+      "Private-Lines: 1\n"
+      "AAAAIGq0n8z6n0y3m1xw2bq9r5mKk9Q2d7b1c3e5f7a9b1c3\n"
+      "Private-MAC: 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
+  auto session = connector_.Connect(Endpoint(), Key(key), nullptr);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), absl::StatusCode::kInvalidArgument) << session.status();
+  EXPECT_THAT(session.status().message(), HasSubstr("PuTTY"));
+  EXPECT_THAT(session.status().message(), HasSubstr("puttygen key.ppk -O private-openssh -o key"));
+}
+
 TEST_F(SftpClientTest, WrongPasswordIsRefusedWithoutEchoingIt) {
   const std::string wrong = "Wr0ng-" + sshd_->password();
   ConnectReport report;
@@ -297,6 +374,33 @@ TEST_F(SftpClientTest, UploadGoesThroughATempNameAndReplacesTheTarget) {
   ASSERT_TRUE(fresh.ok()) << fresh.status();
   EXPECT_EQ(*fresh, 8);
   EXPECT_EQ(sshd_->ReadHomeFile("out/fresh.csv").value_or(""), "a,b\n1,2\n");
+}
+
+TEST_F(SftpClientTest, UploadUsesTheConfiguredTempPrefixOrSuffix) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("out3").ok());
+  auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  struct Case {
+    std::string prefix, suffix, temp;
+  };
+  for (const Case& c : {Case{"", ".filepart", "a.csv.filepart"}, Case{"_tmp_", "", "_tmp_a.csv"},
+                        Case{"", "", ".a.csv.part"}}) {
+    v1::UploadOptions options;
+    options.set_temp_prefix(c.prefix);
+    options.set_temp_suffix(c.suffix);
+    EXPECT_EQ(TempUploadName("a.csv", options), c.temp);
+    bool saw_temp = false;
+    auto bytes = (*session)->Upload("out3", "a.csv", options, [&](const ByteSink& sink) {
+      RETURN_IF_ERROR(sink("x,y\n"));
+      RETURN_IF_ERROR(sink(std::string(2 * 1024 * 1024, 'q')));  // forces a flush
+      saw_temp = access((sshd_->home() + "/out3/" + c.temp).c_str(), F_OK) == 0;
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EXPECT_TRUE(saw_temp) << c.temp;
+    EXPECT_NE(access((sshd_->home() + "/out3/" + c.temp).c_str(), F_OK), 0) << c.temp;
+    EXPECT_EQ(sshd_->ReadHomeFile("out3/a.csv").value_or("").size(), 4u + 2 * 1024 * 1024);
+  }
 }
 
 TEST_F(SftpClientTest, FailedUploadLeavesTheTargetAndNoTempFile) {

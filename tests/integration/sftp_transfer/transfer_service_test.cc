@@ -165,6 +165,37 @@ TEST_F(TransferServiceTest, MalformedRequestIsInvalidArgument) {
   EXPECT_EQ(Call(req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 }
 
+TEST_F(TransferServiceTest, ScanHostKeyReturnsTheServersKeyWithoutCredentials) {
+  v1::ScanHostKeyRequest req;
+  req.set_host("127.0.0.1");
+  req.set_port(sshd_->port());
+  req.set_connect_timeout_ms(5000);
+  v1::ScanHostKeyResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  grpc::Status st = stub_->ScanHostKey(&ctx, req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(resp.host_key_type(), "ssh-ed25519");
+  EXPECT_EQ(resp.host_key_sha256(), sshd_->host_key_sha256());
+}
+
+TEST_F(TransferServiceTest, ScanHostKeyOfAClosedPortIsUnavailableAndEmptyHostInvalid) {
+  v1::ScanHostKeyRequest req;
+  req.set_host("127.0.0.1");
+  req.set_port(rostersync::testing::PickFreePort());
+  req.set_connect_timeout_ms(2000);
+  v1::ScanHostKeyResponse resp;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    EXPECT_EQ(stub_->ScanHostKey(&ctx, req, &resp).error_code(), grpc::StatusCode::UNAVAILABLE);
+  }
+  req.clear_host();
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  EXPECT_EQ(stub_->ScanHostKey(&ctx, req, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 // ---- ledger ------------------------------------------------------------------------------
 
 TEST(PgTransferLedgerTest, RecordsFilesAndJobResults) {
@@ -221,6 +252,24 @@ TEST(PgTransferLedgerTest, RecordsFilesAndJobResults) {
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_TRUE(stored->has_value());
   EXPECT_EQ((*stored)->SerializeAsString(), event.SerializeAsString());
+
+  // By content: the same SHA-256 under another name is found, for this integration only.
+  auto same = (*ledger)->FindBySha256("tenant_a", "int_1", std::string(64, 'a'));
+  ASSERT_TRUE(same.ok()) << same.status();
+  ASSERT_TRUE(same->has_value());
+  EXPECT_EQ((*same)->key.remote_path, "in/roster.csv");
+  EXPECT_EQ((*same)->key.size, 120);
+  EXPECT_EQ((*same)->key.mtime, 1700000000);
+  EXPECT_EQ((*same)->file_id, "file_1");
+  EXPECT_FALSE((*ledger)->FindBySha256("tenant_a", "int_2", std::string(64, 'a'))->has_value());
+  EXPECT_FALSE((*ledger)->FindBySha256("tenant_b", "int_1", std::string(64, 'a'))->has_value());
+  EXPECT_FALSE((*ledger)->FindBySha256("tenant_a", "int_1", std::string(64, 'c'))->has_value());
+  // A duplicate recorded under its own name is processed (never downloaded again), twice is OK.
+  RemoteFileKey dup_key{"tenant_a", "int_1", "in/roster_copy.csv", 120, 1700000200};
+  ProcessedFile dup{dup_key, std::string(64, 'a'), "file_1", "run_2:fetch"};
+  ASSERT_TRUE((*ledger)->RecordDuplicate(dup).ok());
+  ASSERT_TRUE((*ledger)->RecordDuplicate(dup).ok());
+  EXPECT_TRUE((*ledger)->IsProcessed(dup_key).value());
 }
 
 }  // namespace

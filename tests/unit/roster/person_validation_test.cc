@@ -20,6 +20,16 @@ const std::vector<std::string> kHeader = {"person_id",   "email",    "first_name
 
 CsvRecord Rec(int64_t line, std::vector<std::string> fields) { return {line, std::move(fields)}; }
 
+// Validates a record and checks it for within-file duplicates (RowValidator itself keeps no
+// state across rows: the streaming import finds duplicates in SQL on the staging table).
+bool ValidateUnique(RowValidator& v, InMemoryDuplicates& dups, const CsvRecord& record,
+                    std::vector<v1::RowError>* errors) {
+  std::optional<PersonRow> row = v.Validate(record, errors);
+  if (!row) return false;
+  return !dups.Check(record.line, row->person.person_id(), row->key_from_email,
+                     row->person.seat(), errors);
+}
+
 TEST(PersonValidationTest, ValidRowIsNormalized) {
   FieldMapping m = Mapping(kHeader);
   RowValidator v(m);
@@ -83,22 +93,31 @@ TEST(PersonValidationTest, WrongFieldCount) {
 TEST(PersonValidationTest, DuplicateKeyNamesBothLines) {
   FieldMapping m = Mapping({"email", "first_name", "last_name", "language", "active"});
   RowValidator v(m);
+  InMemoryDuplicates dups(DuplicateColumns::Of(m));
   std::vector<v1::RowError> errors;
-  EXPECT_TRUE(v.Validate(Rec(2, {"a@b.co", "A", "B", "en", "y"}), &errors).has_value());
-  EXPECT_TRUE(v.Validate(Rec(3, {"c@b.co", "C", "D", "en", "y"}), &errors).has_value());
-  EXPECT_FALSE(v.Validate(Rec(9, {"A@B.CO", "A", "B", "en", "y"}), &errors).has_value());
+  EXPECT_TRUE(ValidateUnique(v, dups, Rec(2, {"a@b.co", "A", "B", "en", "y"}), &errors));
+  EXPECT_TRUE(ValidateUnique(v, dups, Rec(3, {"c@b.co", "C", "D", "en", "y"}), &errors));
+  // The validator alone keeps no per-file state: the row is valid in itself.
+  EXPECT_TRUE(v.Validate(Rec(9, {"A@B.CO", "A", "B", "en", "y"}), &errors).has_value());
+  EXPECT_TRUE(errors.empty());
+  EXPECT_FALSE(ValidateUnique(v, dups, Rec(9, {"A@B.CO", "A", "B", "en", "y"}), &errors));
   ASSERT_EQ(errors.size(), 1u);
   EXPECT_EQ(errors[0].line(), 9);
+  EXPECT_EQ(errors[0].column(), "email");
   EXPECT_THAT(errors[0].reason(), HasSubstr("lines 2 and 9"));
 }
 
 TEST(PersonValidationTest, DuplicateSeatNamesBothLines) {
   FieldMapping m = Mapping(kHeader);
   RowValidator v(m);
+  InMemoryDuplicates dups(DuplicateColumns::Of(m));
   std::vector<v1::RowError> errors;
-  EXPECT_TRUE(v.Validate(Rec(2, {"1", "", "A", "B", "en", "y", "", "S1", ""}), &errors));
-  EXPECT_FALSE(v.Validate(Rec(4, {"2", "", "A", "B", "en", "y", "", "S1", ""}), &errors));
+  EXPECT_TRUE(ValidateUnique(v, dups, Rec(2, {"1", "", "A", "B", "en", "y", "", "S1", ""}),
+                             &errors));
+  EXPECT_FALSE(ValidateUnique(v, dups, Rec(4, {"2", "", "A", "B", "en", "y", "", "S1", ""}),
+                              &errors));
   ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].column(), "seat");
   EXPECT_THAT(errors[0].reason(), HasSubstr("lines 2 and 4"));
 }
 
@@ -394,8 +413,11 @@ TEST(TypedValidationTest, EchoedValuesAreCapped) {
 
   // A long duplicate key is capped in the reason as well.
   const std::string long_id(1000, 'k');
-  EXPECT_TRUE(v.Validate(Rec(6, {long_id, "", "A", "B", "en", "y", "", "", ""}), &errors));
-  EXPECT_FALSE(v.Validate(Rec(8, {long_id, "", "A", "B", "en", "y", "", "", ""}), &errors));
+  InMemoryDuplicates dups(DuplicateColumns::Of(m));
+  EXPECT_TRUE(ValidateUnique(v, dups, Rec(6, {long_id, "", "A", "B", "en", "y", "", "", ""}),
+                             &errors));
+  EXPECT_FALSE(ValidateUnique(v, dups, Rec(8, {long_id, "", "A", "B", "en", "y", "", "", ""}),
+                              &errors));
   ASSERT_EQ(errors.size(), 2u);
   EXPECT_LT(errors[1].reason().size(), 300u);
   EXPECT_THAT(errors[1].reason(), HasSubstr("on lines 6 and 8"));

@@ -304,6 +304,24 @@ class FakeBackup : public v1::BackupService::Service {
   CallLog* log_;
 };
 
+class FakeTransfer : public v1::TransferService::Service {
+ public:
+  explicit FakeTransfer(CallLog* log) : log_(log) {}
+  grpc::Status ScanHostKey(grpc::ServerContext* ctx, const v1::ScanHostKeyRequest* req,
+                           v1::ScanHostKeyResponse* resp) override {
+    log_->Record(ctx, "acme");  // the request carries no tenant; checks the deadline
+    last = *req;
+    if (req->port() == 2) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "TCP connect refused");
+    resp->set_host_key_type("ssh-ed25519");
+    resp->set_host_key_sha256("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s");
+    return grpc::Status::OK;
+  }
+  v1::ScanHostKeyRequest last;
+
+ private:
+  CallLog* log_;
+};
+
 struct Result {
   int code;
   std::string out;
@@ -318,6 +336,7 @@ class CommandsTest : public ::testing::Test {
     builder.RegisterService(&integrations_);
     builder.RegisterService(&roster_);
     builder.RegisterService(&backup_);
+    builder.RegisterService(&transfer_);
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     auto channel = server_->InProcessChannel(grpc::ChannelArguments());
@@ -325,6 +344,7 @@ class CommandsTest : public ::testing::Test {
     stubs_.runs = v1::RunService::NewStub(channel);
     stubs_.roster = v1::RosterService::NewStub(channel);
     stubs_.backup = v1::BackupService::NewStub(channel);
+    stubs_.transfer = v1::TransferService::NewStub(channel);
     char tmpl[] = "/tmp/rosterctl_test_XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -387,6 +407,7 @@ class CommandsTest : public ::testing::Test {
   FakeIntegrations integrations_{&log_};
   FakeRoster roster_{&log_};
   FakeBackup backup_{&log_};
+  FakeTransfer transfer_{&log_};
   std::unique_ptr<grpc::Server> server_;
   ServiceStubs stubs_;
   std::map<std::string, std::string> env_;
@@ -1207,6 +1228,69 @@ TEST(MainTest, UsageErrorsExitTwoAndNameTheOption) {
   std::ostringstream out3, err3;
   EXPECT_EQ(Main({"--help"}, env, out3, err3), 0);
   EXPECT_THAT(out3.str(), HasSubstr("backups download FILE_ID"));
+}
+
+TEST_F(CommandsTest, CreateCarriesFetchAndUploadOptions) {
+  files_["/pw"] = "pw";
+  Result r = Run({"integrations", "create", "--name", "HR", "--direction", "import", "--host", "h",
+                  "--user", "u", "--host-key", "SHA256:abc", "--password-file", "/pw", "--folder",
+                  "/out", "--glob", "*.csv", "--stability-interval", "2000", "--min-age", "60",
+                  "--done-marker", ".done", "--order", "oldest-first", "--after-fetch", "move",
+                  "--archive-folder", "/out/done"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const v1::FetchOptions& f = integrations_.created.integration().import_settings().fetch();
+  EXPECT_EQ(f.stability_interval_ms(), 2000);
+  EXPECT_EQ(f.min_age_s(), 60);
+  EXPECT_EQ(f.done_marker_suffix(), ".done");
+  EXPECT_EQ(f.order(), v1::FetchOptions::ORDER_OLDEST_FIRST);
+  EXPECT_EQ(f.after_fetch(), v1::FetchOptions::AFTER_FETCH_MOVE);
+  EXPECT_EQ(f.archive_folder(), "/out/done");
+
+  r = Run({"integrations", "create", "--name", "Out", "--direction", "export", "--host", "h",
+           "--user", "u", "--host-key", "SHA256:abc", "--password-file", "/pw", "--file-name",
+           "roster_{yyyyMMdd}.csv", "--temp-suffix", ".filepart"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(integrations_.created.integration().export_settings().file_name(),
+            "roster_{yyyyMMdd}.csv");
+  EXPECT_EQ(integrations_.created.integration().export_settings().upload().temp_suffix(),
+            ".filepart");
+
+  Result bad = Run({"integrations", "create", "--name", "HR", "--direction", "import", "--host",
+                    "h", "--user", "u", "--host-key", "SHA256:abc", "--password-file", "/pw",
+                    "--order", "sideways"});
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_THAT(bad.err, HasSubstr("--order"));
+  Result wrong_side = Run({"integrations", "create", "--name", "Out", "--direction", "export",
+                           "--host", "h", "--user", "u", "--host-key", "SHA256:abc",
+                           "--password-file", "/pw", "--file-name", "x.csv", "--done-marker",
+                           ".done"});
+  EXPECT_EQ(wrong_side.code, 2);
+  EXPECT_THAT(wrong_side.err, HasSubstr("--done-marker is for --direction import"));
+}
+
+// ---- integrations scan-host-key ----
+
+TEST_F(CommandsTest, ScanHostKeyPrintsTheFingerprintToPin) {
+  Result r = Run({"integrations", "scan-host-key", "--host", "sftp.example.com", "--port", "2222"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(transfer_.last.host(), "sftp.example.com");
+  EXPECT_EQ(transfer_.last.port(), 2222);
+  EXPECT_THAT(r.out, HasSubstr("ssh-ed25519"));
+  EXPECT_THAT(r.out, HasSubstr("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s"));
+  Result json = Run({"integrations", "scan-host-key", "--host", "h", "--output", "json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(transfer_.last.port(), 22);
+  EXPECT_THAT(json.out, HasSubstr("\"hostKeySha256\""));
+}
+
+TEST_F(CommandsTest, ScanHostKeyErrors) {
+  EXPECT_EQ(Run({"integrations", "scan-host-key"}).code, 2);
+  Result bad_port = Run({"integrations", "scan-host-key", "--host", "h", "--port", "70000"});
+  EXPECT_EQ(bad_port.code, 2);
+  EXPECT_THAT(bad_port.err, HasSubstr("--port"));
+  Result down = Run({"integrations", "scan-host-key", "--host", "h", "--port", "2"});
+  EXPECT_EQ(down.code, 1);
+  EXPECT_THAT(down.err, HasSubstr("TCP connect refused"));
 }
 
 }  // namespace

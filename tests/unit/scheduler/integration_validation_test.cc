@@ -207,5 +207,67 @@ TEST(IntegrationValidationTest, CredentialsAreRequiredAndNeverEchoed) {
   EXPECT_TRUE(ValidateCredentials(good).ok());
 }
 
+TEST(IntegrationValidationTest, FetchAndUploadOptionsAreCheckedNamingTheField) {
+  auto import_error = [](const std::function<void(v1::FetchOptions&)>& edit) {
+    v1::Integration in = ValidImport();
+    edit(*in.mutable_import_settings()->mutable_fetch());
+    return std::string(ValidateIntegration(in).message());
+  };
+  EXPECT_EQ(import_error([](v1::FetchOptions& f) {
+              f.set_stability_interval_ms(2000);
+              f.set_min_age_s(60);
+              f.set_done_marker_suffix(".done");
+              f.set_order(v1::FetchOptions::ORDER_OLDEST_FIRST);
+              f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_MOVE);
+              f.set_archive_folder("/outgoing/processed");
+            }),
+            "");
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) { f.set_stability_interval_ms(-1); }),
+              HasSubstr("import_settings.fetch.stability_interval_ms"));
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) { f.set_min_age_s(-5); }),
+              HasSubstr("import_settings.fetch.min_age_s"));
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) { f.set_done_marker_suffix("x/.done"); }),
+              HasSubstr("import_settings.fetch.done_marker_suffix"));
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) {
+                f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_MOVE);
+              }),
+              HasSubstr("import_settings.fetch.archive_folder"));
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) {
+                f.set_after_fetch(v1::FetchOptions::AFTER_FETCH_MOVE);
+                f.set_archive_folder("/outgoing");
+              }),
+              HasSubstr("must differ"));
+  EXPECT_THAT(import_error([](v1::FetchOptions& f) {
+                f.set_order(static_cast<v1::FetchOptions::Order>(9));
+              }),
+              HasSubstr("import_settings.fetch.order"));
+
+  auto export_error = [](const std::string& name, const std::string& prefix) {
+    v1::Integration in = ValidExport();
+    in.mutable_export_settings()->set_file_name(name);
+    in.mutable_export_settings()->mutable_upload()->set_temp_prefix(prefix);
+    return std::string(ValidateIntegration(in).message());
+  };
+  EXPECT_EQ(export_error("roster_{yyyyMMdd}.csv", "tmp_"), "");
+  EXPECT_EQ(export_error("roster_{yyyy-MM-dd_HHmmss}.csv", ""), "");
+  EXPECT_THAT(export_error("roster_{yyyyQQ}.csv", ""), HasSubstr("export_settings.file_name"));
+  EXPECT_THAT(export_error("roster_{yyyyQQ}.csv", ""), HasSubstr("{yyyyQQ}"));
+  EXPECT_THAT(export_error("roster_{yyyy.csv", ""), HasSubstr("export_settings.file_name"));
+  EXPECT_THAT(export_error("roster_{}.csv", ""), HasSubstr("export_settings.file_name"));
+  EXPECT_THAT(export_error("roster.csv", "up/"), HasSubstr("export_settings.upload.temp_prefix"));
+}
+
+TEST(IntegrationValidationTest, Ssh2AndPuttyKeysAreRejectedWithHowToConvertThem) {
+  v1::Credentials ssh2;
+  ssh2.mutable_private_key()->set_key_pem(
+      "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----\nAAAA\n---- END SSH2 ENCRYPTED PRIVATE KEY "
+      "----\n");
+  EXPECT_THAT(std::string(ValidateCredentials(ssh2).message()), HasSubstr("ssh-keygen -i -f key"));
+  v1::Credentials ppk;
+  ppk.mutable_private_key()->set_key_pem("PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\n");
+  EXPECT_THAT(std::string(ValidateCredentials(ppk).message()),
+              HasSubstr("puttygen key.ppk -O private-openssh -o key"));
+}
+
 }  // namespace
 }  // namespace rostersync::scheduler

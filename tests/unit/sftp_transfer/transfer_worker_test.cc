@@ -9,11 +9,15 @@
 
 #include "common/queue_codec.h"
 #include "services/sftp_transfer/credentials.h"
+#include "tests/unit/sftp_transfer/transfer_fakes.h"
 
 namespace rostersync::transfer {
 namespace {
 
 using ::testing::ElementsAre;
+using testing::FakeArchive;
+using testing::FakeLedger;
+using testing::FakePublisher;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -45,6 +49,7 @@ class FakeSession : public SftpSession {
     return static_cast<int64_t>(content.size());
   }
   absl::StatusOr<int64_t> Upload(const std::string& folder, const std::string& name,
+                                 const v1::UploadOptions& options,
                                  const ByteProducer& producer) override {
     std::string content;
     absl::Status st = producer([&](std::string_view b) {
@@ -57,6 +62,13 @@ class FakeSession : public SftpSession {
   }
   absl::Status Remove(const std::string& path) override {
     fs_->files.erase(path);
+    return absl::OkStatus();
+  }
+  absl::Status Rename(const std::string& from, const std::string& to) override {
+    auto it = fs_->files.find(from);
+    if (it == fs_->files.end()) return absl::NotFoundError("no such file: " + from);
+    fs_->files[to] = it->second;
+    fs_->files.erase(from);
     return absl::OkStatus();
   }
 
@@ -81,117 +93,6 @@ class FakeConnector : public SftpConnector {
   v1::Credentials last_credentials;
 };
 
-class FakeArchive : public Archive {
- public:
-  struct Stored {
-    v1::FileInfo info;
-    std::string bytes;
-  };
-  class Writer : public ArchiveWriter {
-   public:
-    Writer(FakeArchive* archive, v1::PutFileHeader header) : archive_(archive), header_(header) {}
-    absl::Status Write(std::string_view bytes) override {
-      data_.append(bytes.data(), bytes.size());
-      return absl::OkStatus();
-    }
-    absl::StatusOr<v1::FileInfo> Finish() override {
-      v1::FileInfo info;
-      info.set_tenant_id(header_.tenant_id());
-      info.set_file_id("file_" + std::to_string(archive_->files.size() + 1));
-      info.set_kind(header_.kind());
-      info.set_name(header_.name());
-      info.set_size_bytes(static_cast<int64_t>(data_.size()));
-      info.set_run_id(header_.run_id());
-      archive_->files[info.file_id()] = Stored{info, data_};
-      return info;
-    }
-
-   private:
-    FakeArchive* archive_;
-    v1::PutFileHeader header_;
-    std::string data_;
-  };
-
-  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(
-      const v1::PutFileHeader& header) override {
-    if (!open_error.ok()) return open_error;
-    return std::unique_ptr<ArchiveWriter>(new Writer(this, header));
-  }
-  absl::StatusOr<v1::FileInfo> Read(
-      const std::string& tenant_id, const std::string& file_id,
-      const std::function<absl::Status(std::string_view)>& sink) override {
-    auto it = files.find(file_id);
-    if (it == files.end() || it->second.info.tenant_id() != tenant_id) {
-      return absl::NotFoundError("no file " + file_id);
-    }
-    if (auto st = sink(it->second.bytes); !st.ok()) return st;
-    return it->second.info;
-  }
-  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
-                                    const std::string& file_id) override {
-    auto it = files.find(file_id);
-    if (it == files.end()) return absl::NotFoundError("no file " + file_id);
-    return it->second.info;
-  }
-
-  std::map<std::string, Stored> files;
-  absl::Status open_error;
-};
-
-class FakePublisher : public Publisher {
- public:
-  absl::StatusOr<std::string> Publish(std::string_view stream, std::string_view payload) override {
-    if (!error.ok()) return error;
-    published.emplace_back(std::string(stream), std::string(payload));
-    return std::to_string(published.size()) + "-0";
-  }
-  std::vector<v1::RunEvent> Events() const {
-    std::vector<v1::RunEvent> out;
-    for (const auto& [stream, payload] : published) {
-      EXPECT_EQ(stream, kEventsStream);
-      out.push_back(DecodeQueueMessage<v1::RunEvent>(payload).value());
-    }
-    return out;
-  }
-  std::vector<std::pair<std::string, std::string>> published;
-  absl::Status error;
-};
-
-class FakeLedger : public TransferLedger {
- public:
-  absl::StatusOr<std::optional<v1::RunEvent>> FindJobResult(const std::string& job_id) override {
-    if (hide_results_once) {
-      // Simulates a concurrent delivery that records its result after this one looked.
-      hide_results_once = false;
-      return std::optional<v1::RunEvent>();
-    }
-    auto it = results.find(job_id);
-    if (it == results.end()) return std::optional<v1::RunEvent>();
-    return std::optional<v1::RunEvent>(it->second);
-  }
-  absl::StatusOr<bool> IsProcessed(const RemoteFileKey& key) override {
-    return processed.count(Key(key)) > 0;
-  }
-  absl::StatusOr<v1::RunEvent> RecordJobResult(const v1::RunEvent& event,
-                                               const std::optional<ProcessedFile>& file) override {
-    auto [it, inserted] = results.emplace(event.job_id(), event);
-    if (!inserted) return it->second;  // first result wins, like PgTransferLedger
-    if (file) {
-      processed.insert(Key(file->key));
-      files.push_back(*file);
-    }
-    return event;
-  }
-  static std::tuple<std::string, std::string, std::string, int64_t, int64_t> Key(
-      const RemoteFileKey& k) {
-    return {k.tenant_id, k.integration_id, k.remote_path, k.size, k.mtime};
-  }
-  std::set<std::tuple<std::string, std::string, std::string, int64_t, int64_t>> processed;
-  std::map<std::string, v1::RunEvent> results;
-  std::vector<ProcessedFile> files;
-  bool hide_results_once = false;
-};
-
 // ---- fixture -----------------------------------------------------------------------------
 
 constexpr char kKey[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -201,7 +102,14 @@ class TransferWorkerTest : public ::testing::Test {
  protected:
   TransferWorkerTest()
       : sealer_(Sealer::FromKeyMaterial(kKey).value()),
-        worker_(&connector_, &archive_, &publisher_, &ledger_, &sealer_) {}
+        worker_(&connector_, &archive_, &publisher_, &ledger_, &sealer_, Options()) {}
+
+  WorkerOptions Options() {
+    WorkerOptions o;
+    o.sleep = [this](absl::Duration d) { sleeps_.push_back(d); };
+    return o;
+  }
+  std::vector<absl::Duration> sleeps_;
 
   v1::TransferJob Job(v1::TransferJob::Op op, const std::string& step) {
     v1::TransferJob job;
@@ -350,9 +258,9 @@ TEST_F(TransferWorkerTest, ConcurrentDeliveryPublishesTheFirstRecordedEventNotIt
   EXPECT_EQ(publisher_.published[0].second, EncodeQueueMessage(first));
   // ...and does not mark its own file processed: roster_2.csv stays fetchable.
   EXPECT_TRUE(ledger_.files.empty());
-  EXPECT_EQ(ledger_.processed.count(
-                {"tenant_a", "int_1", "in/roster_2.csv", int64_t{4}, int64_t{200}}),
-            0u);
+  EXPECT_EQ(
+      ledger_.processed.count({"tenant_a", "int_1", "in/roster_2.csv", int64_t{4}, int64_t{200}}),
+      0u);
 }
 
 TEST_F(TransferWorkerTest, PublishFailureReturnsErrorAndRedeliveryPublishesSameEvent) {
@@ -373,6 +281,67 @@ TEST_F(TransferWorkerTest, NetworkFailureIsReturnedForRedelivery) {
   EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(publisher_.published.empty());
   EXPECT_TRUE(ledger_.results.empty());
+  // Retried within the job first, with growing waits, up to the limit.
+  EXPECT_EQ(connector_.connects, RetryPolicy().max_attempts);
+  ASSERT_EQ(sleeps_.size(), static_cast<size_t>(RetryPolicy().max_attempts - 1));
+  EXPECT_GE(sleeps_[0], absl::Milliseconds(500));
+  EXPECT_LE(sleeps_[0], absl::Seconds(1));
+  EXPECT_GE(sleeps_[2], absl::Seconds(2));
+  EXPECT_LE(sleeps_[2], absl::Seconds(4));
+}
+
+TEST(RetryBackoffTest, GrowsExponentiallyWithJitterUpToTheCap) {
+  RetryPolicy p;
+  p.initial_backoff = absl::Seconds(1);
+  p.max_backoff = absl::Seconds(10);
+  EXPECT_EQ(RetryBackoff(p, 1, 1.0), absl::Seconds(1));
+  EXPECT_EQ(RetryBackoff(p, 1, 0.0), absl::Milliseconds(500));
+  EXPECT_EQ(RetryBackoff(p, 3, 1.0), absl::Seconds(4));
+  EXPECT_EQ(RetryBackoff(p, 10, 1.0), absl::Seconds(10));
+  EXPECT_EQ(RetryBackoff(p, 10, 0.0), absl::Seconds(5));
+}
+
+TEST(RenderDatedNameTest, RendersInTheTimeZone) {
+  absl::Time late =
+      absl::FromCivil(absl::CivilSecond(2026, 11, 21, 23, 30, 5), absl::UTCTimeZone());
+  EXPECT_EQ(RenderDatedName("roster_{yyyyMMdd}.csv", "", late).value(), "roster_20261121.csv");
+  EXPECT_EQ(RenderDatedName("roster_{yyyyMMdd}.csv", "Europe/Berlin", late).value(),
+            "roster_20261122.csv");
+  EXPECT_EQ(RenderDatedName("r_{yyyy-MM-dd_HHmmss}.csv", "UTC", late).value(),
+            "r_2026-11-21_233005.csv");
+  EXPECT_EQ(RenderDatedName("plain.csv", "UTC", late).value(), "plain.csv");
+  auto bad = RenderDatedName("roster_{yyyyQQ}.csv", "UTC", late);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad.status().message(), HasSubstr("yyyyQQ"));
+  EXPECT_FALSE(RenderDatedName("roster_{yyyy.csv", "UTC", late).ok());
+  EXPECT_FALSE(RenderDatedName("roster_{}.csv", "UTC", late).ok());
+  EXPECT_FALSE(RenderDatedName("roster.csv", "Mars/Olympus", late).ok());
+}
+
+TEST(SelectFetchCandidatesTest, MarkerAgeAndOrder) {
+  std::vector<RemoteEntry> entries = {
+      {"roster_a.csv", 10, 100, true},         {"roster_a.csv.done", 0, 100, true},
+      {"roster_b.csv", 10, 300, true},         {"roster_b.csv.done", 0, 300, true},
+      {"roster_c.csv", 10, 200, true},         {"roster_young.csv", 10, 995, true},
+      {"roster_young.csv.done", 0, 995, true},
+  };
+  absl::Time now = absl::FromUnixSeconds(1000);
+  v1::FetchOptions o;
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto& e : SelectFetchCandidates(entries, "roster_*", o, now)) out.push_back(e.name);
+    return out;
+  };
+  o.set_done_marker_suffix(".done");
+  o.set_min_age_s(60);
+  EXPECT_THAT(names(), ElementsAre("roster_b.csv", "roster_a.csv"));
+  o.set_order(v1::FetchOptions::ORDER_OLDEST_FIRST);
+  EXPECT_THAT(names(), ElementsAre("roster_a.csv", "roster_b.csv"));
+  o.clear_done_marker_suffix();
+  o.set_min_age_s(0);
+  EXPECT_THAT(names(),
+              ElementsAre("roster_a.csv", "roster_a.csv.done", "roster_c.csv", "roster_b.csv",
+                          "roster_b.csv.done", "roster_young.csv", "roster_young.csv.done"));
 }
 
 TEST_F(TransferWorkerTest, HostKeyMismatchIsAPermanentFailure) {
