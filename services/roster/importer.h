@@ -98,24 +98,6 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
                                         const std::map<std::string, std::string>& header_map,
                                         const v1::ImportPolicy& policy, const RowSink& sink);
 
-// The outcome of reading and validating one file, in memory (small files, tests).
-struct ParsedFile {
-  v1::FileInfo info;
-  std::vector<PersonRow> rows;       // valid rows
-  std::vector<v1::RowError> errors;  // the first kMaxStoredRowErrors row errors
-  int64_t rows_read = 0;
-  int64_t rejected_rows = 0;
-  std::string rejection;  // non-empty: refused (including any invalid row)
-};
-absl::StatusOr<ParsedFile> ReadRosterFile(Archive& archive, const std::string& tenant_id,
-                                          const std::string& file_id,
-                                          const std::map<std::string, std::string>& header_map,
-                                          const v1::ImportPolicy& policy = {});
-
-// Writes the snapshot of `people` (sorted by person_id) as a FILE_KIND_BACKUP file.
-absl::StatusOr<v1::FileInfo> WriteSnapshot(Archive& archive, const v1::RosterJob& job,
-                                           const std::vector<v1::Person>& people);
-
 struct ImportOutcome {
   v1::ImportSummary summary;
   bool replayed = false;  // the job had already been imported; nothing was done now

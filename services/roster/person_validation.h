@@ -87,7 +87,7 @@ absl::StatusOr<std::string> NormalizeTyped(AttributeType type, std::string_view 
                                            std::string_view date_format);
 
 // A validated row. Fields whose column the file does not have are left for the diff to keep
-// from the person already in the roster (see roster_diff.h).
+// from the person already in the roster (see staging_table.h).
 struct PersonRow {
   int64_t line = 0;
   v1::Person person;  // person_id is the key; attributes holds the file's attr columns
@@ -138,8 +138,8 @@ struct DuplicateColumns {
   const std::string& key(bool key_from_email) const { return key_from_email ? email : person_id; }
 };
 
-// Within-file duplicates in memory, for small in-memory paths (ReadRosterFile) and tests:
-// memory grows with the file, so the streaming import uses StagingTable::InFileDuplicates.
+// Within-file duplicates in memory. Its memory grows with the file, so imports find duplicates
+// in SQL instead (StagingTable::InFileDuplicates); this one is for small in-memory checks.
 // Feed every record in line order, valid or not.
 class InMemoryDuplicates {
  public:

@@ -1,5 +1,7 @@
 #include "services/roster/roster_csv.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -11,6 +13,14 @@
 #include "services/roster/person_validation.h"
 
 namespace rostersync::roster {
+
+bool SamePerson(const v1::Person& a, const v1::Person& b) {
+  v1::Person x = a;
+  v1::Person y = b;
+  x.clear_updated_at();
+  y.clear_updated_at();
+  return google::protobuf::util::MessageDifferencer::Equals(x, y);
+}
 namespace {
 
 constexpr size_t kFlushBytes = 64 * 1024;

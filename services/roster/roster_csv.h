@@ -50,6 +50,9 @@ absl::Status CheckSnapshotHeader(const std::vector<std::string>& fields);
 absl::StatusOr<v1::Person> ParseSnapshotRecord(const CsvRecord& record,
                                                const std::string& tenant_id);
 
+// True when two people are equal in everything a snapshot keeps (all fields but updated_at).
+bool SamePerson(const v1::Person& a, const v1::Person& b);
+
 absl::Status RenderExport(const std::vector<v1::Person>& people,
                           const std::function<absl::Status(std::string_view)>& write);
 

@@ -268,29 +268,6 @@ absl::StatusOr<std::vector<v1::Person>> RosterStore::LoadPeople(pqxx::work& txn,
   return people;
 }
 
-absl::Status RosterStore::ApplyDiff(pqxx::work& txn, const std::string& tenant_id,
-                                    const RosterDiff& diff) {
-  for (const std::string& id : diff.deleted) {
-    txn.exec_params("DELETE FROM roster.people WHERE tenant_id = $1 AND person_id = $2", tenant_id,
-                    id);
-  }
-  // Seats may move between people within one import: release every seat that changes hands
-  // first so that the partial unique index never sees a transient duplicate.
-  for (const auto* list : {&diff.updated, &diff.deactivated}) {
-    for (const v1::Person& p : *list) {
-      txn.exec_params(
-          "UPDATE roster.people SET seat = '' WHERE tenant_id = $1 AND person_id = $2 "
-          "AND seat <> $3",
-          tenant_id, p.person_id(), p.seat());
-    }
-  }
-  for (const auto* list : {&diff.updated, &diff.deactivated}) {
-    for (const v1::Person& p : *list) RETURN_IF_ERROR(UpsertPerson(txn, tenant_id, p, false));
-  }
-  for (const v1::Person& p : diff.added) RETURN_IF_ERROR(UpsertPerson(txn, tenant_id, p, true));
-  return absl::OkStatus();
-}
-
 absl::Status RosterStore::InsertImport(pqxx::work& txn, const v1::ImportSummary& s) {
   std::string started = absl::StrFormat(kMicrosToTs, 18);
   std::string finished = absl::StrFormat(kMicrosToTs, 19);

@@ -21,7 +21,6 @@
 #include "absl/status/statusor.h"
 #include "common/pg.h"
 #include "rostersync/v1/roster.pb.h"
-#include "services/roster/roster_diff.h"
 
 namespace rostersync::roster {
 
@@ -69,8 +68,6 @@ class RosterStore {
   // The whole roster, sorted by person_id.
   static absl::StatusOr<std::vector<v1::Person>> LoadPeople(pqxx::work& txn,
                                                             const std::string& tenant_id);
-  static absl::Status ApplyDiff(pqxx::work& txn, const std::string& tenant_id,
-                                const RosterDiff& diff);
   static absl::Status InsertImport(pqxx::work& txn, const v1::ImportSummary& summary);
   static absl::StatusOr<std::optional<v1::ImportSummary>> FindImportByJob(
       pqxx::work& txn, const std::string& tenant_id, const std::string& job_id);

@@ -67,6 +67,26 @@ OptionSpec Opt(std::string name, std::string value_name, std::string help, bool 
 OptionSpec Switch(std::string name, std::string help) {
   return OptionSpec{std::move(name), "", false, std::move(help), ""};
 }
+// --limit of a list command that lists `fallback` rows by default.
+OptionSpec LimitOpt(int fallback) {
+  return Opt("--limit", "N", absl::StrCat("at most N rows (default ", fallback, ")"));
+}
+// -o of a download.
+OptionSpec OutputFileOpt() {
+  return Opt("-o", "PATH", "write to PATH instead of stdout", false, "--output-file");
+}
+// The options of `imports preview` and `imports upload`: --integration (whose help differs),
+// the mapping and policy options they share, and `last`, the one of the command alone.
+std::vector<OptionSpec> RosterFileOptions(std::string integration_help, OptionSpec last) {
+  return {
+      Opt("--integration", "ID", std::move(integration_help)),
+      Opt("--map", "'Source Header=field'", "header mapping (repeatable)", /*repeatable=*/true),
+      Opt("--sync", "delete|deactivate|keep", "people absent from the file"),
+      Opt("--encoding", "auto|utf-8|windows-1252", "file encoding (default auto)"),
+      Opt("--delimiter", "D", ", ; tab or | (default: sniffed)"),
+      std::move(last),
+  };
+}
 
 constexpr char kUsagePayload[] = "type.rostersync.dev/rosterctl.UsageError";
 
@@ -175,11 +195,7 @@ const std::vector<CommandSpec>& Commands() {
            Switch("--inactive", "create the integration inactive (not scheduled)"),
        },
        "create an integration (secrets come from files or env vars, never argv)"},
-      {"integrations",
-       "list",
-       {},
-       {Opt("--limit", "N", "at most N rows (default 100)")},
-       "list integrations"},
+      {"integrations", "list", {}, {LimitOpt(100)}, "list integrations"},
       {"integrations", "show", {"INTEGRATION_ID"}, {}, "show one integration"},
       {"integrations",
        "test",
@@ -207,7 +223,7 @@ const std::vector<CommandSpec>& Commands() {
        {
            Opt("--integration", "ID", "only runs of this integration"),
            Opt("--state", "STATE", "only runs in STATE (queued, fetching, ..., failed)"),
-           Opt("--limit", "N", "at most N rows (default 50)"),
+           LimitOpt(50),
        },
        "list runs, newest first"},
       {"people",
@@ -218,7 +234,7 @@ const std::vector<CommandSpec>& Commands() {
            Opt("--active", "true|false", "only active or only inactive people"),
            Opt("--attr", "NAME=VALUE", "only people whose attribute NAME is VALUE (repeatable)",
                /*repeatable=*/true),
-           Opt("--limit", "N", "at most N rows (default 100)"),
+           LimitOpt(100),
        },
        "list people"},
       {"people", "show", {"PERSON_ID"}, {}, "show one person"},
@@ -232,46 +248,32 @@ const std::vector<CommandSpec>& Commands() {
        {},
        {
            Opt("--integration", "ID", "only imports of this integration"),
-           Opt("--limit", "N", "at most N rows (default 50)"),
+           LimitOpt(50),
        },
        "list imports, newest first"},
       {"imports", "show", {"IMPORT_ID"}, {}, "show one import with its row errors"},
       {"imports",
        "preview",
        {"FILE"},
-       {
-           Opt("--integration", "ID",
-               "preview as this integration's import: its mapping and policy are the defaults, "
-               "and its people are the ones a full sync may remove"),
-           Opt("--map", "'Source Header=field'", "header mapping (repeatable)",
-               /*repeatable=*/true),
-           Opt("--sync", "delete|deactivate|keep", "people absent from the file"),
-           Opt("--encoding", "auto|utf-8|windows-1252", "file encoding (default auto)"),
-           Opt("--delimiter", "D", ", ; tab or | (default: sniffed)"),
-           Opt("--examples", "N", "examples of each change kind (default 10)"),
-       },
+       RosterFileOptions(
+           "preview as this integration's import: its mapping and policy are the defaults, and "
+           "its people are the ones a full sync may remove",
+           Opt("--examples", "N", "examples of each change kind (default 10)")),
        "dry run of a local CSV: counts per change kind, examples, the diff file; nothing "
        "applied"},
       {"imports",
        "upload",
        {"FILE"},
-       {
-           Opt("--integration", "ID",
-               "import as this integration: its mapping and policy are the defaults, and its "
-               "people are the ones a full sync may remove"),
-           Opt("--map", "'Source Header=field'", "header mapping (repeatable)",
-               /*repeatable=*/true),
-           Opt("--sync", "delete|deactivate|keep", "people absent from the file"),
-           Opt("--encoding", "auto|utf-8|windows-1252", "file encoding (default auto)"),
-           Opt("--delimiter", "D", ", ; tab or | (default: sniffed)"),
-           Opt("--request-id", "R", "idempotency key: a retried upload with R applies once"),
-       },
+       RosterFileOptions(
+           "import as this integration: its mapping and policy are the defaults, and its people "
+           "are the ones a full sync may remove",
+           Opt("--request-id", "R", "idempotency key: a retried upload with R applies once")),
        "import a local CSV (backed up first); exit 1 if rejected or failed"},
       {"imports",
        "errors",
        {"IMPORT_ID"},
        {
-           Opt("-o", "PATH", "write to PATH instead of stdout", false, "--output-file"),
+           OutputFileOpt(),
        },
        "download an import's error report (line, column, value, reason) as CSV"},
       {"imports",
@@ -285,14 +287,14 @@ const std::vector<CommandSpec>& Commands() {
        {
            Opt("--kind", "source|backup|export|error_report", "only files of this kind"),
            Opt("--integration", "ID", "only files of this integration"),
-           Opt("--limit", "N", "at most N rows (default 50)"),
+           LimitOpt(50),
        },
        "list archived files, newest first"},
       {"backups",
        "download",
        {"FILE_ID"},
        {
-           Opt("-o", "PATH", "write to PATH instead of stdout", false, "--output-file"),
+           OutputFileOpt(),
        },
        "download an archived file (verified; a partial file is deleted on error)"},
       {"backups",

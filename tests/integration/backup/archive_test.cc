@@ -7,20 +7,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/archive_client.h"
-#include "common/pg.h"
 #include "services/backup/backup_metrics.h"
-#include "services/backup/backup_service.h"
 #include "services/backup/blob_store.h"
-#include "services/backup/file_catalog.h"
-#include "tests/fixtures/postgres_server.h"
-#include "tests/fixtures/subprocess.h"
+#include "tests/fixtures/archive_harness.h"
 
 namespace rostersync::backup {
 namespace {
@@ -56,59 +51,19 @@ int CountEntries(const std::string& dir) {
   return n;
 }
 
-class ArchiveTest : public ::testing::Test {
+class ArchiveTest : public rostersync::testing::ArchiveHarnessTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = rostersync::testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    static std::atomic<int> counter{0};
-    auto conninfo = pg_->CreateDatabase(absl::StrCat("archive_", counter++));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 2);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
-    auto catalog = FileCatalog::Create(pool_.get());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    dir_ = rostersync::testing::MakeTempDir("archive_test");
-    auto blobs = BlobStore::Open(dir_);
-    ASSERT_TRUE(blobs.ok()) << blobs.status();
-    blobs_ = *std::move(blobs);
-    service_ = std::make_unique<BackupService>(blobs_.get(), catalog_.get());
-
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    stub_ = v1::BackupService::NewStub(channel_);
-    archive_ = std::make_unique<GrpcArchive>(channel_, absl::Seconds(30));
+    absl::Status st =
+        harness_.Start({.database_prefix = "archive_", .temp_dir_prefix = "archive_test"});
+    ASSERT_TRUE(st.ok()) << st;
+    dir_ = harness_.dir();
+    blobs_ = &harness_.blobs();
+    stub_ = &harness_.stub();
+    archive_ = &harness_.archive();
   }
 
-  void TearDown() override {
-    archive_.reset();
-    stub_.reset();
-    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    server_.reset();
-    service_.reset();
-    blobs_.reset();
-    catalog_.reset();
-    pool_.reset();
-    if (!dir_.empty()) rostersync::testing::RemoveTree(dir_);
-  }
+  void TearDown() override { harness_.Stop(); }
 
   static v1::PutFileHeader Header(const std::string& tenant, v1::FileKind kind,
                                   const std::string& name) {
@@ -162,19 +117,11 @@ class ArchiveTest : public ::testing::Test {
     return resp;
   }
 
-  static rostersync::testing::PostgresServer* pg_;
-  std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<FileCatalog> catalog_;
   std::string dir_;
-  std::unique_ptr<BlobStore> blobs_;
-  std::unique_ptr<BackupService> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::BackupService::Stub> stub_;
-  std::unique_ptr<GrpcArchive> archive_;
+  BlobStore* blobs_ = nullptr;
+  v1::BackupService::Stub* stub_ = nullptr;
+  GrpcArchive* archive_ = nullptr;
 };
-
-rostersync::testing::PostgresServer* ArchiveTest::pg_ = nullptr;
 
 TEST_F(ArchiveTest, RoundTripsAMultiMegabyteFileByteForByte) {
   const std::string content = Pattern(5 * 1024 * 1024 + 12'345);

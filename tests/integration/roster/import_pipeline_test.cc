@@ -5,7 +5,6 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <map>
 #include <string>
 #include <vector>
@@ -14,18 +13,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/archive_client.h"
-#include "common/pg.h"
 #include "rostersync/v1/roster.grpc.pb.h"
-#include "services/backup/backup_service.h"
-#include "services/backup/blob_store.h"
-#include "services/backup/file_catalog.h"
 #include "services/roster/importer.h"
 #include "services/roster/roster_csv.h"
 #include "services/roster/roster_service.h"
 #include "services/roster/roster_store.h"
 #include "services/roster/staging_table.h"
-#include "tests/fixtures/postgres_server.h"
-#include "tests/fixtures/subprocess.h"
+#include "tests/fixtures/archive_harness.h"
 
 namespace rostersync::roster {
 namespace {
@@ -37,47 +31,16 @@ constexpr char kTenant[] = "tenant_a";
 constexpr char kIntegration[] = "int_1";
 constexpr char kHeader[] = "person_id,email,first_name,last_name,language,active\n";
 
-class ImportPipelineTest : public ::testing::Test {
+class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = rostersync::testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    static std::atomic<int> counter{0};
-    auto conninfo = pg_->CreateDatabase(absl::StrCat("pipeline_", counter++));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 4);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
-    auto catalog = backup::FileCatalog::Create(pool_.get());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    dir_ = rostersync::testing::MakeTempDir("import_pipeline_test");
-    auto blobs = backup::BlobStore::Open(dir_);
-    ASSERT_TRUE(blobs.ok()) << blobs.status();
-    blobs_ = *std::move(blobs);
-    backup_service_ = std::make_unique<backup::BackupService>(blobs_.get(), catalog_.get());
-    {
-      grpc::ServerBuilder builder;
-      int port = 0;
-      builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-      builder.RegisterService(backup_service_.get());
-      backup_server_ = builder.BuildAndStart();
-      ASSERT_NE(backup_server_, nullptr);
-      archive_ = std::make_unique<GrpcArchive>(
-          grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                              grpc::InsecureChannelCredentials()),
-          absl::Seconds(60));
-    }
-    store_ = std::make_unique<RosterStore>(*pool_);
+    absl::Status st = harness_.Start({.database_prefix = "pipeline_",
+                                      .pool_size = 4,
+                                      .archive_deadline = absl::Seconds(60),
+                                      .temp_dir_prefix = "import_pipeline_test"});
+    ASSERT_TRUE(st.ok()) << st;
+    archive_ = &harness_.archive();
+    store_ = std::make_unique<RosterStore>(harness_.pool());
     ASSERT_TRUE(store_->Migrate().ok());
     roster_service_ = std::make_unique<RosterServiceImpl>(*store_, *archive_);
     {
@@ -96,18 +59,14 @@ class ImportPipelineTest : public ::testing::Test {
   void TearDown() override {
     importer_.reset();
     roster_stub_.reset();
-    for (auto* s : {&roster_server_, &backup_server_}) {
-      if (*s) (*s)->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-      s->reset();
+    if (roster_server_) {
+      roster_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
     }
+    roster_server_.reset();
     roster_service_.reset();
-    archive_.reset();
-    backup_service_.reset();
+    harness_.StopServing();
     store_.reset();
-    blobs_.reset();
-    catalog_.reset();
-    pool_.reset();
-    if (!dir_.empty()) rostersync::testing::RemoveTree(dir_);
+    harness_.Stop();
   }
 
   std::string PutSource(const std::string& csv, const std::string& name = "roster.csv") {
@@ -168,19 +127,12 @@ class ImportPipelineTest : public ::testing::Test {
     return out;
   }
 
-  static inline rostersync::testing::PostgresServer* pg_ = nullptr;
-  std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<backup::FileCatalog> catalog_;
-  std::unique_ptr<backup::BlobStore> blobs_;
-  std::unique_ptr<backup::BackupService> backup_service_;
-  std::unique_ptr<grpc::Server> backup_server_;
-  std::unique_ptr<GrpcArchive> archive_;
+  GrpcArchive* archive_ = nullptr;
   std::unique_ptr<RosterStore> store_;
   std::unique_ptr<RosterServiceImpl> roster_service_;
   std::unique_ptr<grpc::Server> roster_server_;
   std::unique_ptr<v1::RosterService::Stub> roster_stub_;
   std::unique_ptr<Importer> importer_;
-  std::string dir_;
 };
 
 std::string People(int from, int to, const std::string& suffix = "") {

@@ -8,7 +8,6 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -19,18 +18,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "common/archive_client.h"
-#include "common/pg.h"
 #include "rostersync/v1/roster.grpc.pb.h"
-#include "services/backup/backup_service.h"
-#include "services/backup/blob_store.h"
-#include "services/backup/file_catalog.h"
 #include "services/roster/importer.h"
 #include "services/roster/roster_csv.h"
-#include "services/roster/roster_diff.h"
+#include "services/roster/roster_csv.h"
 #include "services/roster/roster_service.h"
 #include "services/roster/roster_store.h"
-#include "tests/fixtures/postgres_server.h"
-#include "tests/fixtures/subprocess.h"
+#include "tests/fixtures/archive_harness.h"
 
 namespace rostersync::roster {
 namespace {
@@ -86,75 +80,39 @@ v1::Person MakePerson(const std::string& id, const std::string& first, const std
   return p;
 }
 
-class RestoreTest : public ::testing::Test {
+class RestoreTest : public rostersync::testing::ArchiveHarnessTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = rostersync::testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    static std::atomic<int> counter{0};
-    auto conninfo = pg_->CreateDatabase(absl::StrCat("restore_", counter++));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 4);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
+    absl::Status st = harness_.Prepare({.database_prefix = "restore_",
+                                        .pool_size = 4,
+                                        .archive_deadline = absl::Seconds(60),
+                                        .temp_dir_prefix = "restore_test"});
+    ASSERT_TRUE(st.ok()) << st;
 
-    auto catalog = backup::FileCatalog::Create(pool_.get());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    dir_ = rostersync::testing::MakeTempDir("restore_test");
-    auto blobs = backup::BlobStore::Open(dir_);
-    ASSERT_TRUE(blobs.ok()) << blobs.status();
-    blobs_ = *std::move(blobs);
-    backup_service_ = std::make_unique<backup::BackupService>(blobs_.get(), catalog_.get());
-
-    store_ = std::make_unique<RosterStore>(*pool_);
+    store_ = std::make_unique<RosterStore>(harness_.pool());
     ASSERT_TRUE(store_->Migrate().ok());
 
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(backup_service_.get());
     // The roster service needs the archive, which is this very server: register it now and
     // give it the archive once the channel exists (it serves nothing before BuildAndStart).
     archive_holder_ = std::make_unique<ArchiveProxy>();
     roster_service_ = std::make_unique<RosterServiceImpl>(*store_, *archive_holder_);
-    builder.RegisterService(roster_service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    auto channel =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    archive_ = std::make_unique<GrpcArchive>(channel, absl::Seconds(60));
-    archive_holder_->real = archive_.get();
-    backup_stub_ = v1::BackupService::NewStub(channel);
-    roster_stub_ = v1::RosterService::NewStub(channel);
+    st = harness_.Serve({roster_service_.get()});
+    ASSERT_TRUE(st.ok()) << st;
+    archive_ = &harness_.archive();
+    archive_holder_->real = archive_;
+    backup_stub_ = &harness_.stub();
+    roster_stub_ = v1::RosterService::NewStub(harness_.channel());
     importer_ = std::make_unique<Importer>(*store_, *archive_);
   }
 
   void TearDown() override {
     importer_.reset();
-    backup_stub_.reset();
     roster_stub_.reset();
-    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    server_.reset();
+    harness_.StopServing();
     roster_service_.reset();
     archive_holder_.reset();
-    archive_.reset();
-    backup_service_.reset();
     store_.reset();
-    blobs_.reset();
-    catalog_.reset();
-    pool_.reset();
-    if (!dir_.empty()) rostersync::testing::RemoveTree(dir_);
+    harness_.Stop();
   }
 
   // Forwards to the real archive, set after the server started.
@@ -273,20 +231,13 @@ class RestoreTest : public ::testing::Test {
     return outcome.ok() ? outcome->summary : v1::ImportSummary();
   }
 
-  static inline rostersync::testing::PostgresServer* pg_ = nullptr;
-  std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<backup::FileCatalog> catalog_;
-  std::unique_ptr<backup::BlobStore> blobs_;
-  std::unique_ptr<backup::BackupService> backup_service_;
   std::unique_ptr<RosterStore> store_;
   std::unique_ptr<ArchiveProxy> archive_holder_;
   std::unique_ptr<RosterServiceImpl> roster_service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<GrpcArchive> archive_;
-  std::unique_ptr<v1::BackupService::Stub> backup_stub_;
+  GrpcArchive* archive_ = nullptr;
+  v1::BackupService::Stub* backup_stub_ = nullptr;
   std::unique_ptr<v1::RosterService::Stub> roster_stub_;
   std::unique_ptr<Importer> importer_;
-  std::string dir_;
 };
 
 std::vector<std::string> Ids(const std::vector<v1::Person>& people) {

@@ -7,7 +7,6 @@
 #include <gtest/gtest.h>
 #include <prometheus/metric_family.h>
 
-#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -18,22 +17,17 @@
 #include "common/archive_client.h"
 #include "common/grpc_status.h"
 #include "common/metrics.h"
-#include "common/pg.h"
 #include "common/queue_codec.h"
 #include "common/redis_queue.h"
 #include "rostersync/v1/roster.grpc.pb.h"
-#include "services/backup/backup_service.h"
-#include "services/backup/blob_store.h"
-#include "services/backup/file_catalog.h"
 #include "services/roster/exporter.h"
 #include "services/roster/importer.h"
 #include "services/roster/roster_csv.h"
-#include "services/roster/roster_diff.h"
+#include "services/roster/roster_csv.h"
 #include "services/roster/roster_service.h"
 #include "services/roster/roster_store.h"
 #include "services/roster/roster_worker.h"
-#include "tests/fixtures/postgres_server.h"
-#include "tests/fixtures/subprocess.h"
+#include "tests/fixtures/archive_harness.h"
 
 namespace rostersync::roster {
 namespace {
@@ -114,54 +108,23 @@ double CounterValue(const std::string& name, const std::string& label, const std
   return 0;
 }
 
-class RosterImportTest : public ::testing::Test {
+class RosterImportTest : public rostersync::testing::ArchiveHarnessTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = rostersync::testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    static std::atomic<int> counter{0};
-    auto conninfo = pg_->CreateDatabase(absl::StrCat("roster_", counter++));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 4);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
-
     // The backup service, in process, sharing the database like in production.
-    auto catalog = backup::FileCatalog::Create(pool_.get());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    dir_ = rostersync::testing::MakeTempDir("roster_import_test");
-    auto blobs = backup::BlobStore::Open(dir_);
-    ASSERT_TRUE(blobs.ok()) << blobs.status();
-    blobs_ = *std::move(blobs);
-    backup_service_ = std::make_unique<backup::BackupService>(blobs_.get(), catalog_.get());
+    absl::Status st = harness_.Prepare(
+        {.database_prefix = "roster_", .pool_size = 4, .temp_dir_prefix = "roster_import_test"});
+    ASSERT_TRUE(st.ok()) << st;
 
-    store_ = std::make_unique<RosterStore>(*pool_);
+    store_ = std::make_unique<RosterStore>(harness_.pool());
     ASSERT_TRUE(store_->Migrate().ok());
     roster_service_ = std::make_unique<RosterServiceImpl>(*store_);
 
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(backup_service_.get());
-    builder.RegisterService(roster_service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    auto channel =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
-    archive_ = std::make_unique<GrpcArchive>(channel, absl::Seconds(30));
-    backup_stub_ = v1::BackupService::NewStub(channel);
-    roster_stub_ = v1::RosterService::NewStub(channel);
+    st = harness_.Serve({roster_service_.get()});
+    ASSERT_TRUE(st.ok()) << st;
+    archive_ = &harness_.archive();
+    backup_stub_ = &harness_.stub();
+    roster_stub_ = v1::RosterService::NewStub(harness_.channel());
     importer_ = std::make_unique<Importer>(*store_, *archive_);
     exporter_ = std::make_unique<Exporter>(*store_, *archive_);
   }
@@ -169,18 +132,11 @@ class RosterImportTest : public ::testing::Test {
   void TearDown() override {
     importer_.reset();
     exporter_.reset();
-    archive_.reset();
-    backup_stub_.reset();
     roster_stub_.reset();
-    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    server_.reset();
+    harness_.StopServing();
     roster_service_.reset();
-    backup_service_.reset();
     store_.reset();
-    blobs_.reset();
-    catalog_.reset();
-    pool_.reset();
-    if (!dir_.empty()) rostersync::testing::RemoveTree(dir_);
+    harness_.Stop();
   }
 
   std::string PutSource(const std::string& csv, const std::string& tenant = kTenant,
@@ -270,20 +226,13 @@ class RosterImportTest : public ::testing::Test {
     return roster_stub_->GetPerson(&ctx, req, out);
   }
 
-  static inline rostersync::testing::PostgresServer* pg_ = nullptr;
-  std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<backup::FileCatalog> catalog_;
-  std::unique_ptr<backup::BlobStore> blobs_;
-  std::unique_ptr<backup::BackupService> backup_service_;
   std::unique_ptr<RosterStore> store_;
   std::unique_ptr<RosterServiceImpl> roster_service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<GrpcArchive> archive_;
-  std::unique_ptr<v1::BackupService::Stub> backup_stub_;
+  GrpcArchive* archive_ = nullptr;
+  v1::BackupService::Stub* backup_stub_ = nullptr;
   std::unique_ptr<v1::RosterService::Stub> roster_stub_;
   std::unique_ptr<Importer> importer_;
   std::unique_ptr<Exporter> exporter_;
-  std::string dir_;
 };
 
 std::vector<std::string> Ids(const std::vector<v1::Person>& people) {

@@ -16,13 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/archive_client.h"
-#include "common/pg.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "services/backup/backup_service.h"
 #include "services/backup/blob_store.h"
-#include "services/backup/file_catalog.h"
-#include "tests/fixtures/postgres_server.h"
+#include "tests/fixtures/archive_harness.h"
 #include "tests/fixtures/subprocess.h"
 
 namespace rostersync {
@@ -54,58 +51,21 @@ struct CliResult {
   std::string output;  // stdout and stderr together
 };
 
-class RosterctlBackupTest : public ::testing::Test {
+class RosterctlBackupTest : public testing::ArchiveHarnessTest {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete pg_;
-    pg_ = nullptr;
-  }
-
   void SetUp() override {
-    ASSERT_NE(pg_, nullptr);
-    static std::atomic<int> counter{0};
-    auto conninfo = pg_->CreateDatabase(absl::StrCat("rosterctl_", counter++));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 2);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = *std::move(pool);
-    auto catalog = backup::FileCatalog::Create(pool_.get());
-    ASSERT_TRUE(catalog.ok()) << catalog.status();
-    catalog_ = *std::move(catalog);
-    dir_ = testing::MakeTempDir("rosterctl_backup_test");
-    auto blobs = backup::BlobStore::Open(dir_ + "/archive");
-    ASSERT_TRUE(blobs.ok()) << blobs.status();
-    blobs_ = *std::move(blobs);
-    service_ = std::make_unique<backup::BackupService>(blobs_.get(), catalog_.get());
-
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(service_.get());
-    server_ = builder.BuildAndStart();
-    ASSERT_NE(server_, nullptr);
-    ASSERT_GT(port, 0);
-    address_ = absl::StrCat("127.0.0.1:", port);
-    archive_ = std::make_unique<GrpcArchive>(
-        grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()), absl::Seconds(30));
+    absl::Status st = harness_.Start({.database_prefix = "rosterctl_",
+                                      .blob_subdir = "archive",
+                                      .temp_dir_prefix = "rosterctl_backup_test"});
+    ASSERT_TRUE(st.ok()) << st;
+    dir_ = harness_.dir();
+    blobs_ = &harness_.blobs();
+    address_ = harness_.address();
+    archive_ = &harness_.archive();
     ASSERT_TRUE(Exists(kRosterctl)) << kRosterctl << " is not built";
   }
 
-  void TearDown() override {
-    archive_.reset();
-    if (server_) server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(5)));
-    server_.reset();
-    service_.reset();
-    blobs_.reset();
-    catalog_.reset();
-    pool_.reset();
-    if (!dir_.empty()) testing::RemoveTree(dir_);
-  }
+  void TearDown() override { harness_.Stop(); }
 
   v1::FileInfo Put(const std::string& tenant, v1::FileKind kind, const std::string& name,
                    const std::string& content) {
@@ -147,18 +107,11 @@ class RosterctlBackupTest : public ::testing::Test {
     return result;
   }
 
-  static testing::PostgresServer* pg_;
-  std::unique_ptr<PgPool> pool_;
-  std::unique_ptr<backup::FileCatalog> catalog_;
-  std::unique_ptr<backup::BlobStore> blobs_;
-  std::unique_ptr<backup::BackupService> service_;
-  std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<GrpcArchive> archive_;
+  backup::BlobStore* blobs_ = nullptr;
+  GrpcArchive* archive_ = nullptr;
   std::string address_;
   std::string dir_;
 };
-
-testing::PostgresServer* RosterctlBackupTest::pg_ = nullptr;
 
 TEST_F(RosterctlBackupTest, ListShowsTheTenantsFilesOnly) {
   const v1::FileInfo source = Put("acme", v1::FILE_KIND_SOURCE, "roster_20261121.csv",

@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_split.h"
 #include "services/roster/importer.h"
-#include "services/roster/roster_diff.h"
+#include "services/roster/roster_csv.h"
 #include "tests/unit/roster/fake_archive.h"
 
 namespace rostersync::roster {
@@ -84,29 +84,22 @@ TEST(RosterCsvTest, ExportHasAttrColumnsAndImportsBack) {
             "attr:note");
   testing::FakeArchive archive;
   std::string id = archive.Add("t1", v1::FILE_KIND_SOURCE, "export.csv", csv);
-  auto parsed = ReadRosterFile(archive, "t1", id, {});
-  ASSERT_TRUE(parsed.ok());
+  std::vector<PersonRow> rows;
+  RowSink sink;
+  sink.row = [&](const PersonRow& row) {
+    rows.push_back(row);
+    return absl::OkStatus();
+  };
+  sink.invalid = [](const InvalidRow&, const std::vector<v1::RowError>&) {
+    return absl::InternalError("an exported row did not validate");
+  };
+  auto parsed = ScanRosterFile(archive, "t1", id, {}, {}, sink);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
   ASSERT_EQ(parsed->rejection, "") << parsed->rejection;
-  ASSERT_EQ(parsed->rows.size(), 2u);
-  EXPECT_EQ(parsed->rows[0].person.seat(), "S-1");
-  EXPECT_EQ(parsed->rows[0].person.attributes().at("note"), "x,\"y\"\nz");
-  EXPECT_EQ(parsed->rows[1].person.person_type(), v1::PERSON_TYPE_OTHER);
-}
-
-TEST(RosterCsvTest, WriteSnapshotStoresABackupFile) {
-  testing::FakeArchive archive;
-  v1::RosterJob job;
-  job.set_tenant_id("t1");
-  job.set_job_id("run_1:import");
-  job.set_run_id("run_1");
-  auto info = WriteSnapshot(archive, job, Sample());
-  ASSERT_TRUE(info.ok()) << info.status();
-  EXPECT_EQ(info->kind(), v1::FILE_KIND_BACKUP);
-  EXPECT_EQ(info->labels().at("job_id"), "run_1:import");
-  EXPECT_EQ(archive.Get(info->file_id())->bytes, Render(Sample(), true));
-
-  archive.FailWrites(absl::UnavailableError("backup down"));
-  EXPECT_TRUE(absl::IsUnavailable(WriteSnapshot(archive, job, Sample()).status()));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].person.seat(), "S-1");
+  EXPECT_EQ(rows[0].person.attributes().at("note"), "x,\"y\"\nz");
+  EXPECT_EQ(rows[1].person.person_type(), v1::PERSON_TYPE_OTHER);
 }
 
 TEST(RosterCsvTest, CsvField) {
