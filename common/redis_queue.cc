@@ -1,6 +1,7 @@
 #include "common/redis_queue.h"
 
 #include <hiredis/hiredis.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -147,6 +148,12 @@ absl::StatusOr<std::string> RedisPublisher::Publish(std::string_view stream,
   ASSIGN_OR_RETURN(auto reply, conn_.Command({"XADD", std::string(stream), "*", kPayloadField,
                                               std::string(payload)}));
   return reply.str;
+}
+
+std::string DefaultConsumerName() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return absl::StrCat(host, "-", getpid());
 }
 
 absl::StatusOr<int64_t> StreamLength(RedisConnection& conn, std::string_view stream) {

@@ -140,6 +140,9 @@ class StreamConsumer {
   std::thread thread_;
 };
 
+// A consumer name unique per process: "<hostname>-<pid>".
+std::string DefaultConsumerName();
+
 // XLEN of a stream (for the queue length gauge).
 absl::StatusOr<int64_t> StreamLength(RedisConnection& conn, std::string_view stream);
 

@@ -20,12 +20,6 @@
 
 namespace {
 
-std::string DefaultConsumerName() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(host, "-", getpid());
-}
-
 int Fatal(const std::string& what, const absl::Status& status) {
   rostersync::log::Error(what, {{"error", std::string(status.message())}});
   return 1;

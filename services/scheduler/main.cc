@@ -33,12 +33,6 @@ int Fail(const std::string& message) {
   return 1;
 }
 
-std::string DefaultConsumerName() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(host, "-", getpid());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {

@@ -27,12 +27,6 @@ int Die(const std::string& what, const absl::Status& status, int code) {
   return code;
 }
 
-std::string DefaultConsumerName() {
-  char host[256] = {0};
-  gethostname(host, sizeof(host) - 1);
-  return absl::StrCat(host, "-", getpid());
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
