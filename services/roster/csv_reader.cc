@@ -32,6 +32,14 @@ void CsvReader::EndField() {
   field_.clear();
 }
 
+void CsvReader::EndRecordAtNewline(std::vector<CsvRecord>* out) {
+  ++line_;
+  EndField();
+  EndRecord(out);
+  record_line_ = line_;
+  state_ = State::kFieldStart;
+}
+
 void CsvReader::EndRecord(std::vector<CsvRecord>* out) {
   out->push_back(CsvRecord{record_line_, std::move(fields_)});
   fields_.clear();
@@ -78,11 +86,7 @@ absl::Status CsvReader::Consume(char c, std::vector<CsvRecord>* out) {
         EndField();
         state_ = State::kFieldStart;
       } else if (newline) {
-        ++line_;
-        EndField();
-        EndRecord(out);
-        record_line_ = line_;
-        state_ = State::kFieldStart;
+        EndRecordAtNewline(out);
         return absl::OkStatus();
       } else {
         field_.push_back(c);
@@ -106,11 +110,7 @@ absl::Status CsvReader::Consume(char c, std::vector<CsvRecord>* out) {
         EndField();
         state_ = State::kFieldStart;
       } else if (newline) {
-        ++line_;
-        EndField();
-        EndRecord(out);
-        record_line_ = line_;
-        state_ = State::kFieldStart;
+        EndRecordAtNewline(out);
         return absl::OkStatus();
       } else {
         return Fail(absl::InvalidArgumentError(absl::StrCat(

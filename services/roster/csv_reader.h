@@ -58,6 +58,8 @@ class CsvReader {
   absl::Status Consume(char c, std::vector<CsvRecord>* out);
   void EndField();
   void EndRecord(std::vector<CsvRecord>* out);
+  // A line break outside quotes ends the field and the record.
+  void EndRecordAtNewline(std::vector<CsvRecord>* out);
   absl::Status Fail(absl::Status status);
   absl::Status CheckSize();
 

@@ -1,5 +1,6 @@
 #include "services/sftp_transfer/transfer_service.h"
 
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -103,30 +104,34 @@ absl::StatusOr<v1::ScanHostKeyResponse> ConnectionTester::ScanHostKey(
 
 TransferServiceImpl::TransferServiceImpl(ConnectionTester* tester) : tester_(tester) {}
 
-grpc::ServerUnaryReactor* TransferServiceImpl::ScanHostKey(grpc::CallbackServerContext* context,
-                                                           const v1::ScanHostKeyRequest* request,
-                                                           v1::ScanHostKeyResponse* response) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+void TransferServiceImpl::RunOffCallbackThread(grpc::ServerUnaryReactor* reactor,
+                                               std::function<grpc::Status()> work) {
   {
     absl::MutexLock lock(&mu_);
     ++in_flight_;
   }
-  // Bounded by the connect timeout, but still too slow for gRPC's callback threads.
-  std::thread([this, reactor, request, response] {
-    auto result = tester_->ScanHostKey(*request);
-    grpc::Status status;
-    if (result.ok()) {
-      *response = *std::move(result);
-      log::Info("host key scanned", {{"host", request->host()},
-                                     {"port", std::to_string(request->port())},
-                                     {"host_key", response->host_key_sha256()}});
-    } else {
-      status = ToGrpcStatus(result.status());
-    }
-    reactor->Finish(status);
+  // A connection attempt can take up to its timeouts: keep it off gRPC's callback threads.
+  // The destructor waits until every such call has finished.
+  std::thread([this, reactor, work = std::move(work)] {
+    reactor->Finish(work());
     absl::MutexLock lock(&mu_);
     --in_flight_;
   }).detach();
+}
+
+grpc::ServerUnaryReactor* TransferServiceImpl::ScanHostKey(grpc::CallbackServerContext* context,
+                                                           const v1::ScanHostKeyRequest* request,
+                                                           v1::ScanHostKeyResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RunOffCallbackThread(reactor, [this, request, response] {
+    auto result = tester_->ScanHostKey(*request);
+    if (!result.ok()) return ToGrpcStatus(result.status());
+    *response = *std::move(result);
+    log::Info("host key scanned", {{"host", request->host()},
+                                   {"port", std::to_string(request->port())},
+                                   {"host_key", response->host_key_sha256()}});
+    return grpc::Status::OK;
+  });
   return reactor;
 }
 
@@ -140,27 +145,15 @@ grpc::ServerUnaryReactor* TransferServiceImpl::TestConnection(
     grpc::CallbackServerContext* context, const v1::TestConnectionRequest* request,
     v1::TestConnectionResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  {
-    absl::MutexLock lock(&mu_);
-    ++in_flight_;
-  }
-  // A test can take up to the connect + operation timeouts: keep it off gRPC's callback
-  // threads.
-  std::thread([this, reactor, request, response] {
+  RunOffCallbackThread(reactor, [this, request, response] {
     auto result = tester_->Test(*request);
-    grpc::Status status;
-    if (result.ok()) {
-      *response = *std::move(result);
-      log::Info("connection tested", {{"tenant", request->tenant_id()},
-                                      {"host", request->endpoint().host()},
-                                      {"ok", response->ok() ? "true" : "false"}});
-    } else {
-      status = ToGrpcStatus(result.status());
-    }
-    reactor->Finish(status);
-    absl::MutexLock lock(&mu_);
-    --in_flight_;
-  }).detach();
+    if (!result.ok()) return ToGrpcStatus(result.status());
+    *response = *std::move(result);
+    log::Info("connection tested", {{"tenant", request->tenant_id()},
+                                    {"host", request->endpoint().host()},
+                                    {"ok", response->ok() ? "true" : "false"}});
+    return grpc::Status::OK;
+  });
   return reactor;
 }
 

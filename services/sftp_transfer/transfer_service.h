@@ -1,5 +1,7 @@
 #pragma once
 
+#include <functional>
+
 // TransferService: ScanHostKey returns a server's host key type and SHA-256 fingerprint
 // (handshake only, no credentials) so an operator can verify and pin it. TestConnection walks the
 // steps of a session (resolve, tcp, handshake, host_key, auth, folder) and reports each with its
@@ -46,6 +48,8 @@ class TransferServiceImpl : public v1::TransferService::CallbackService {
 
  private:
   ConnectionTester* tester_;
+  void RunOffCallbackThread(grpc::ServerUnaryReactor* reactor, std::function<grpc::Status()> work);
+
   absl::Mutex mu_;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 };
