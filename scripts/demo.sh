@@ -49,7 +49,7 @@ start roster roster "$ROSTER" $((METRICS_BASE + 2)) --postgres "$POSTGRES" --red
 start sftp-transfer sftp_transfer "$TRANSFER" $((METRICS_BASE + 3)) --postgres "$POSTGRES" --redis "$REDIS" \
   --backup_address "$BACKUP" --master_key_file "$DEMO/master.key"
 start scheduler scheduler "$SCHEDULER" $((METRICS_BASE + 4)) --postgres "$POSTGRES" --redis "$REDIS" \
-  --transfer_address "$TRANSFER" --master_key_file "$DEMO/master.key"
+  --transfer_address "$TRANSFER" --roster_address "$ROSTER" --master_key_file "$DEMO/master.key"
 for addr in "$BACKUP" "$ROSTER" "$TRANSFER" "$SCHEDULER"; do
   port=${addr##*:}
   for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done

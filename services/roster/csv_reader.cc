@@ -146,7 +146,24 @@ absl::Status CsvReader::Feed(std::string_view chunk, std::vector<CsvRecord>* out
       return absl::OkStatus();  // the chunk ended inside a possible BOM
     }
   }
+  const char delim = options_.delimiter;
   for (; i < chunk.size(); ++i) {
+    // Fast path: inside a field, a run of bytes that are neither a line break nor (unquoted)
+    // the delimiter nor (quoted) a quote is field text; taken only when the whole run fits in
+    // max_record_bytes, so that the size error is the same as byte by byte.
+    if (!prev_cr_ && (state_ == State::kUnquoted || state_ == State::kQuoted)) {
+      const char special = state_ == State::kUnquoted ? delim : '"';
+      size_t j = i;
+      while (j < chunk.size() && chunk[j] != special && chunk[j] != '\n' && chunk[j] != '\r') {
+        ++j;
+      }
+      if (j > i && record_bytes_ + (j - i) <= options_.max_record_bytes) {
+        field_.append(chunk.data() + i, j - i);
+        record_bytes_ += j - i;
+        i = j;
+        if (i == chunk.size()) break;
+      }
+    }
     if (absl::Status s = Consume(chunk[i], out); !s.ok()) return s;
   }
   return absl::OkStatus();

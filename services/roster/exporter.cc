@@ -7,6 +7,9 @@
 #include "services/roster/roster_metrics.h"
 
 namespace rostersync::roster {
+namespace {
+constexpr size_t kExportFlushBytes = 64 * 1024;
+}  // namespace
 
 absl::StatusOr<std::string> Exporter::Export(const v1::RosterJob& job) {
   if (job.tenant_id().empty() || job.job_id().empty()) {
@@ -16,7 +19,6 @@ absl::StatusOr<std::string> Exporter::Export(const v1::RosterJob& job) {
   if (done) return done->file_id;
 
   absl::StatusOr<std::string> file_id = [&]() -> absl::StatusOr<std::string> {
-    ASSIGN_OR_RETURN(std::vector<v1::Person> people, store_.LoadPeople(job.tenant_id()));
     v1::PutFileHeader header;
     header.set_tenant_id(job.tenant_id());
     header.set_kind(v1::FILE_KIND_EXPORT);
@@ -26,15 +28,32 @@ absl::StatusOr<std::string> Exporter::Export(const v1::RosterJob& job) {
     header.set_content_type("text/csv");
     (*header.mutable_labels())["job_id"] = job.job_id();
     ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> writer, archive_.OpenWriter(header));
-    RETURN_IF_ERROR(
-        RenderExport(people, [&](std::string_view bytes) { return writer->Write(bytes); }));
+    // Streamed from a cursor: memory does not grow with the roster. One REPEATABLE READ
+    // snapshot, so that the header's attribute names and the rows agree.
+    int64_t people = 0;
+    RETURN_IF_ERROR(store_.pool().Transact([&](pqxx::work& txn) -> absl::Status {
+      txn.exec("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+      ASSIGN_OR_RETURN(std::vector<std::string> names,
+                       RosterStore::AttributeNames(txn, job.tenant_id()));
+      std::string buf = ExportHeaderLine(names);
+      RETURN_IF_ERROR(RosterStore::StreamPeople(
+          txn, job.tenant_id(), [&](const v1::Person& p) -> absl::Status {
+            ++people;
+            buf += ExportLine(p, names);
+            if (buf.size() < kExportFlushBytes) return absl::OkStatus();
+            absl::Status s = writer->Write(buf);
+            buf.clear();
+            return s;
+          }));
+      return buf.empty() ? absl::OkStatus() : writer->Write(buf);
+    }));
     ASSIGN_OR_RETURN(v1::FileInfo info, writer->Finish());
     ASSIGN_OR_RETURN(ExportRecord record,
                      store_.RecordExport({job.job_id(), job.tenant_id(), info.file_id()}));
     log::Info("roster exported", {{"tenant", job.tenant_id()},
                                   {"run_id", job.run_id()},
                                   {"file_id", record.file_id},
-                                  {"people", std::to_string(people.size())}});
+                                  {"people", std::to_string(people)}});
     return record.file_id;
   }();
   RecordExportMetrics(file_id.ok());

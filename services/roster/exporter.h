@@ -3,6 +3,7 @@
 // Renders a tenant's roster (seats included, attributes as attr:<name> columns, sorted by
 // person_id; format in roster_csv.h) into the archive as a FILE_KIND_EXPORT file named by
 // RosterJob.export_name. Idempotent by job_id: a job already rendered returns its file.
+// Streamed from a cursor (RosterStore::StreamPeople): memory does not grow with the roster.
 #include <string>
 
 #include "absl/status/statusor.h"

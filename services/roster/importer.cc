@@ -353,8 +353,8 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                              absl::StrCat("errors_", summary.import_id(), ".csv"), "row-errors"));
 
     RowSink sink;
-    sink.row = [&](const PersonRow& row) {
-      v1::Person p = row.person;
+    sink.row = [&](PersonRow& row) {
+      v1::Person& p = row.person;
       p.set_source_integration_id(r.integration_id);
       StagedKeep keep;
       keep.email = !row.has_email;
@@ -483,8 +483,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
         summary.set_held_reason(hold);
       }
       ASSIGN_OR_RETURN(std::vector<v1::PersonChange> examples,
-                       staging.Examples(std::clamp(r.examples_per_kind, 0, kMaxImportExamples),
-                                        /*include_unchanged=*/false));
+                       staging.Examples(std::clamp(r.examples_per_kind, 0, kMaxImportExamples)));
       for (v1::PersonChange& c : examples) *summary.add_examples() = std::move(c);
       ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> diff,
                        archive_.OpenWriter(FileHeader(

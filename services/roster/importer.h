@@ -85,7 +85,8 @@ struct InvalidRow {
 // Rows in line order. Within-file duplicates (same key or seat twice) are NOT found by the
 // scan: the sink checks them (StagingTable::InFileDuplicates, InMemoryDuplicates).
 struct RowSink {
-  std::function<absl::Status(const PersonRow&)> row;
+  // The row may be modified (moved from) by the sink.
+  std::function<absl::Status(PersonRow&)> row;
   std::function<absl::Status(const InvalidRow& row, const std::vector<v1::RowError>& errors)>
       invalid;
 };

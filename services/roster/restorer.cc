@@ -87,7 +87,7 @@ absl::Status LoadSnapshot(Archive& archive, const std::string& tenant_id,
 absl::Status CheckDistinct(pqxx::work& txn, const std::string& label) {
   try {
     pqxx::result r = txn.exec(
-        "SELECT person_id, min(line), max(line) FROM roster_diff WHERE line > 0 "
+        "SELECT person_id, min(line), max(line) FROM roster_staging WHERE valid "
         "GROUP BY person_id HAVING count(*) > 1 ORDER BY min(line) LIMIT 1");
     if (r.empty()) return absl::OkStatus();
     return absl::InvalidArgumentError(absl::StrCat(
@@ -168,7 +168,7 @@ absl::StatusOr<v1::ImportSummary> Restorer::Restore(const v1::RestoreBackupReque
     summary.set_unchanged(counts.unchanged);
     if (request.preview()) {
       ASSIGN_OR_RETURN(std::vector<v1::PersonChange> changes,
-                       staging.Examples(examples, /*include_unchanged=*/false));
+                       staging.Examples(examples));
       for (v1::PersonChange& c : changes) *summary.add_examples() = std::move(c);
       summary.set_status(v1::IMPORT_STATUS_PREVIEW);
       *summary.mutable_finished_at() = ToProtoTime(absl::Now());

@@ -66,17 +66,29 @@ class Buffered {
 
 }  // namespace
 
-std::string CsvField(std::string_view value) {
+void AppendCsvField(std::string* out, std::string_view value) {
   bool quote = value.find_first_of(",\"\r\n") != std::string_view::npos ||
                (!value.empty() && (value.front() == ' ' || value.back() == ' ' ||
                                    value.front() == '\t' || value.back() == '\t'));
-  if (!quote) return std::string(value);
-  std::string out = "\"";
-  for (char c : value) {
-    if (c == '"') out += '"';
-    out += c;
+  if (!quote) {
+    out->append(value);
+    return;
   }
-  out += '"';
+  out->push_back('"');
+  size_t from = 0;
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (value[i] != '"') continue;
+    out->append(value.data() + from, i + 1 - from);  // the quote, then doubled
+    out->push_back('"');
+    from = i + 1;
+  }
+  out->append(value.data() + from, value.size() - from);
+  out->push_back('"');
+}
+
+std::string CsvField(std::string_view value) {
+  std::string out;
+  AppendCsvField(&out, value);
   return out;
 }
 
@@ -159,25 +171,32 @@ absl::StatusOr<std::vector<v1::Person>> ParseSnapshot(std::string_view csv,
   return people;
 }
 
+std::string ExportHeaderLine(const std::vector<std::string>& attribute_names) {
+  std::vector<std::string> header = {"person_id", "email",  "first_name",  "last_name",
+                                     "language",  "active", "person_type", "seat"};
+  for (const std::string& n : attribute_names) header.push_back(absl::StrCat("attr:", n));
+  return CsvLine(header);
+}
+
+std::string ExportLine(const v1::Person& p, const std::vector<std::string>& attribute_names) {
+  std::vector<std::string> fields = BaseFields(p);
+  for (const std::string& n : attribute_names) {
+    auto it = p.attributes().find(n);
+    fields.push_back(it == p.attributes().end() ? "" : it->second);
+  }
+  return CsvLine(fields);
+}
+
 absl::Status RenderExport(const std::vector<v1::Person>& people,
                           const std::function<absl::Status(std::string_view)>& write) {
   std::set<std::string> names;
   for (const v1::Person& p : people) {
     for (const auto& [k, v] : p.attributes()) names.insert(k);
   }
-  std::vector<std::string> header = {"person_id", "email",  "first_name",  "last_name",
-                                     "language",  "active", "person_type", "seat"};
-  for (const std::string& n : names) header.push_back(absl::StrCat("attr:", n));
+  const std::vector<std::string> sorted(names.begin(), names.end());
   Buffered out(write);
-  RETURN_IF_ERROR(out.Add(CsvLine(header)));
-  for (const v1::Person& p : people) {
-    std::vector<std::string> fields = BaseFields(p);
-    for (const std::string& n : names) {
-      auto it = p.attributes().find(n);
-      fields.push_back(it == p.attributes().end() ? "" : it->second);
-    }
-    RETURN_IF_ERROR(out.Add(CsvLine(fields)));
-  }
+  RETURN_IF_ERROR(out.Add(ExportHeaderLine(sorted)));
+  for (const v1::Person& p : people) RETURN_IF_ERROR(out.Add(ExportLine(p, sorted)));
   return out.Flush();
 }
 

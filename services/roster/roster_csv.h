@@ -33,6 +33,8 @@ inline constexpr char kSnapshotHeader[] =
 
 // One CSV field, quoted when needed.
 std::string CsvField(std::string_view value);
+// CsvField(value) appended to `out`.
+void AppendCsvField(std::string* out, std::string_view value);
 // Fields joined with ',' and terminated with CRLF.
 std::string CsvLine(const std::vector<std::string>& fields);
 
@@ -55,5 +57,10 @@ bool SamePerson(const v1::Person& a, const v1::Person& b);
 
 absl::Status RenderExport(const std::vector<v1::Person>& people,
                           const std::function<absl::Status(std::string_view)>& write);
+// The export in pieces, for writers that stream people from a cursor: the header line for the
+// attribute names of the whole roster (sorted bytewise, as RenderExport collects them), then
+// one line per person, in person_id order.
+std::string ExportHeaderLine(const std::vector<std::string>& attribute_names);
+std::string ExportLine(const v1::Person& person, const std::vector<std::string>& attribute_names);
 
 }  // namespace rostersync::roster

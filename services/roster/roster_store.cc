@@ -268,6 +268,46 @@ absl::StatusOr<std::vector<v1::Person>> RosterStore::LoadPeople(pqxx::work& txn,
   return people;
 }
 
+absl::Status RosterStore::StreamPeople(pqxx::work& txn, const std::string& tenant_id,
+                                       const std::function<absl::Status(const v1::Person&)>& fn,
+                                       int batch) {
+  try {
+    txn.exec_params(absl::StrCat("DECLARE roster_people_cursor NO SCROLL CURSOR FOR SELECT ",
+                                 kPersonColumns,
+                                 " FROM roster.people WHERE tenant_id = $1 ORDER BY person_id"),
+                    tenant_id);
+    absl::Status status;
+    const std::string fetch = absl::StrCat("FETCH ", batch, " FROM roster_people_cursor");
+    while (status.ok()) {
+      pqxx::result r = txn.exec(fetch);
+      if (r.empty()) break;
+      for (const auto& row : r) {
+        status = fn(PersonFromRow(row));
+        if (!status.ok()) break;
+      }
+    }
+    txn.exec("CLOSE roster_people_cursor");
+    return status;
+  } catch (const std::exception& e) {
+    return StatusFromPqxx(e);
+  }
+}
+
+absl::StatusOr<std::vector<std::string>> RosterStore::AttributeNames(
+    pqxx::work& txn, const std::string& tenant_id) {
+  std::set<std::string> names;  // bytewise order, as RenderExport sorts them
+  try {
+    pqxx::result r = txn.exec_params(
+        "SELECT DISTINCT k FROM roster.people, jsonb_object_keys(attributes) AS k "
+        "WHERE tenant_id = $1",
+        tenant_id);
+    for (const auto& row : r) names.insert(row[0].as<std::string>());
+  } catch (const std::exception& e) {
+    return StatusFromPqxx(e);
+  }
+  return std::vector<std::string>(names.begin(), names.end());
+}
+
 absl::Status RosterStore::InsertImport(pqxx::work& txn, const v1::ImportSummary& s) {
   std::string started = absl::StrFormat(kMicrosToTs, 18);
   std::string finished = absl::StrFormat(kMicrosToTs, 19);

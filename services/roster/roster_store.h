@@ -11,6 +11,7 @@
 //                   source/backup file ids, status, counts, errors jsonb, message, times
 //   roster.exports  rendered exports keyed by job_id (idempotent OP_EXPORT)
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <pqxx/pqxx>
@@ -65,6 +66,13 @@ class RosterStore {
   // --- inside a caller's transaction ---
   // Serializes bulk changes and seat assignments of one tenant until the transaction ends.
   static absl::Status LockTenant(pqxx::work& txn, const std::string& tenant_id);
+  // The tenant's people sorted by person_id through a server-side cursor, `batch` at a time
+  // (memory does not grow with the roster); the sorted distinct attribute names of the roster.
+  static absl::Status StreamPeople(pqxx::work& txn, const std::string& tenant_id,
+                                   const std::function<absl::Status(const v1::Person&)>& fn,
+                                   int batch = 2000);
+  static absl::StatusOr<std::vector<std::string>> AttributeNames(pqxx::work& txn,
+                                                                 const std::string& tenant_id);
   // The whole roster, sorted by person_id.
   static absl::StatusOr<std::vector<v1::Person>> LoadPeople(pqxx::work& txn,
                                                             const std::string& tenant_id);

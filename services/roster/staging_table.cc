@@ -1,7 +1,9 @@
 #include "services/roster/staging_table.h"
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <pqxx/pipeline>
 #include <pqxx/tablewriter>
 
 #include "absl/strings/str_cat.h"
@@ -94,11 +96,108 @@ v1::PersonChange ChangeFromRow(const pqxx::row& r, const std::string& tenant_id)
   return c;
 }
 
+std::string_view FieldText(const pqxx::field& f) { return std::string_view(f.c_str(), f.size()); }
+
+bool IsPersonTypeName(std::string_view t) {
+  return t == "employee" || t == "contractor" || t == "intern" || t == "part_time" ||
+         t == "student" || t == "staff" || t == "other";
+}
+
+// The snapshot's attributes_json (nlohmann's compact dump of the key-sorted object, see
+// roster_csv.cc) from jsonb's text output ({"k": "v", "k2": "v2"}, keys by length then bytes)
+// without a JSON library: both escape a string the same way (\" \\ \b \f \n \r \t, other
+// control characters \u00xx lowercase, everything else as is), so keys and values are copied
+// as written and only the order changes. False (nothing usable in `json`) for anything else:
+// a key with an escape (its order would need decoding), a value that is not a string.
+bool SnapshotAttributesFromJsonb(std::string_view t, std::string* json,
+                                 std::vector<std::pair<std::string_view, std::string_view>>* kv) {
+  kv->clear();
+  if (t.size() < 2 || t[0] != '{') return false;
+  size_t i = 1;
+  auto read_string = [&](std::string_view* out, bool* escaped) {
+    if (i >= t.size() || t[i] != '"') return false;
+    const size_t start = ++i;
+    *escaped = false;
+    while (i < t.size() && t[i] != '"') {
+      if (t[i] == '\\') {
+        *escaped = true;
+        i += 2;
+      } else {
+        ++i;
+      }
+    }
+    if (i >= t.size()) return false;
+    *out = t.substr(start, i - start);
+    ++i;
+    return true;
+  };
+  if (t[i] == '}') {
+    if (i + 1 != t.size()) return false;
+  } else {
+    for (;;) {
+      std::string_view k, v;
+      bool key_escaped = false, value_escaped = false;
+      if (!read_string(&k, &key_escaped) || key_escaped) return false;
+      if (t.substr(i, 2) != ": ") return false;
+      i += 2;
+      if (!read_string(&v, &value_escaped)) return false;
+      kv->emplace_back(k, v);
+      if (i < t.size() && t[i] == '}') {
+        ++i;
+        break;
+      }
+      if (t.substr(i, 2) != ", ") return false;
+      i += 2;
+    }
+    if (i != t.size()) return false;
+  }
+  std::sort(kv->begin(), kv->end());
+  json->assign("{");
+  for (size_t n = 0; n < kv->size(); ++n) {
+    if (n > 0) json->push_back(',');
+    json->push_back('"');
+    json->append((*kv)[n].first);
+    json->append("\":\"");
+    json->append((*kv)[n].second);
+    json->push_back('"');
+  }
+  json->push_back('}');
+  return true;
+}
+
+// SnapshotLine(DiffPersonFromRow(r, 0, ...)) appended to `out` straight from the row's text,
+// for the rows whose text is canonical (person_type a known name, active t/f, attributes an
+// object of strings with plain keys); false (nothing appended) otherwise.
+bool AppendSnapshotLineFast(const pqxx::row& r, std::string* out, std::string* json,
+                            std::vector<std::pair<std::string_view, std::string_view>>* kv) {
+  const std::string_view active = FieldText(r[5]);
+  const std::string_view type = FieldText(r[6]);
+  if ((active != "t" && active != "f") || !IsPersonTypeName(type) ||
+      !SnapshotAttributesFromJsonb(FieldText(r[8]), json, kv)) {
+    return false;
+  }
+  for (int i = 0; i < 5; ++i) {
+    AppendCsvField(out, FieldText(r[i]));
+    out->push_back(',');
+  }
+  out->append(active == "t" ? "true," : "false,");
+  out->append(type);
+  out->push_back(',');
+  AppendCsvField(out, FieldText(r[7]));
+  out->push_back(',');
+  AppendCsvField(out, *json);
+  out->push_back(',');
+  AppendCsvField(out, FieldText(r[9]));
+  out->append("\r\n");
+  return true;
+}
+
 // COPY text format: backslash, tab, newline and carriage return escaped.
 void AppendCopyText(std::string* out, std::string_view v) {
   size_t from = 0;
   for (size_t i = 0; i < v.size(); ++i) {
     const char c = v[i];
+    if (c != '\\' && static_cast<unsigned char>(c) > '\r') continue;
     const char* esc = c == '\\'  ? "\\\\"
                       : c == '\t' ? "\\t"
                       : c == '\n' ? "\\n"
@@ -273,6 +372,9 @@ absl::StatusOr<StagingTable> StagingTable::Create(pqxx::work& txn, const std::st
     // Hash joins and aggregates over the whole file stay in memory; the temp tables of this
     // transaction get a larger local buffer pool (effective when the session's first).
     txn.exec("SET LOCAL work_mem = '256MB'");
+    // The set-based queries below are long but simple; JIT compiling them costs more (over a
+    // second per query at 1M rows) than it saves.
+    txn.exec("SET LOCAL jit = off");
     txn.exec("SET LOCAL temp_buffers = '256MB'");
     return absl::OkStatus();
   }));
@@ -358,9 +460,18 @@ absl::Status StagingTable::ComputeDiff(const DiffSpec& spec) {
   for (const std::string& c : spec.attribute_columns) cols.push_back(c);
   const bool replace = spec.replace_attributes || spec.mode == ApplyMode::kExact;
   RETURN_IF_ERROR(Guarded([&] {
-    txn_->exec(absl::StrCat("CREATE INDEX ON ", kStaging, " (person_id)"));
+    // The anti-join below ("absent from the file") has an index to fall back on when the
+    // planner misjudges the roster's size and picks a nested loop; it is built with the "C"
+    // collation (byte order: twice as fast to build, and equality is the same for every
+    // deterministic collation), which the anti-join names. Statistics from a small sample
+    // are enough to plan the hash joins.
+    txn_->exec(absl::StrCat("CREATE INDEX ON ", kStaging, " ((person_id COLLATE \"C\"))"));
+    txn_->exec("SET LOCAL default_statistics_target = 10");
     txn_->exec(absl::StrCat("ANALYZE ", kStaging));
-    // m: each valid staged row merged with the person it updates (b_*: before).
+    // m: each valid staged row merged with the person it updates (b_*: before); the merged
+    // attributes are computed once per row (OFFSET 0 keeps the subquery from being inlined
+    // into every use). c: `same` when the row changes nothing: such rows are not written to
+    // the diff (Counts() derives their number), the others get the list of changed fields.
     txn_->exec_params(
         R"sql(
 CREATE TEMP TABLE roster_diff ON COMMIT DROP AS
@@ -370,10 +481,7 @@ WITH m AS (
     coalesce(s.person_type, p.person_type, 'employee') AS person_type,
     coalesce(s.seat, p.seat, '') AS seat,
     (s.seat IS NOT NULL AND s.seat <> '') AS seat_from_file,
-    CASE WHEN $2::boolean THEN s.attributes
-         ELSE (coalesce(p.attributes, '{}'::jsonb)
-               - ARRAY(SELECT jsonb_array_elements_text($3::jsonb))) || s.attributes END
-      AS attributes,
+    a.attributes,
     s.source_integration_id,
     p.email AS b_email, p.first_name AS b_first_name, p.last_name AS b_last_name,
     p.language AS b_language, p.active AS b_active, p.person_type AS b_person_type,
@@ -381,9 +489,22 @@ WITH m AS (
     p.source_integration_id AS b_source
   FROM roster_staging s
   LEFT JOIN roster.people p ON p.tenant_id = $1 AND p.person_id = s.person_id
+  CROSS JOIN LATERAL (
+    SELECT CASE WHEN $2::boolean OR p.person_id IS NULL THEN s.attributes
+                ELSE (p.attributes - ARRAY(SELECT jsonb_array_elements_text($3::jsonb)))
+                     || s.attributes END AS attributes
+    OFFSET 0) a
   WHERE s.valid
 ), c AS (
-  SELECT m.*, CASE WHEN NOT existed THEN '{}'::text[] ELSE
+  SELECT m.*, existed AND email = b_email AND first_name = b_first_name
+    AND last_name = b_last_name AND language = b_language AND active = b_active
+    AND person_type = b_person_type AND seat = b_seat AND source_integration_id = b_source
+    AND attributes = b_attributes AS same
+  FROM m
+)
+SELECT CASE WHEN NOT existed THEN 'added' ELSE 'updated' END AS kind,
+  line, person_id,
+  CASE WHEN NOT existed THEN '{}'::text[] ELSE
     array_remove(ARRAY[
       CASE WHEN email <> b_email THEN 'email' END,
       CASE WHEN first_name <> b_first_name THEN 'first_name' END,
@@ -395,17 +516,12 @@ WITH m AS (
       CASE WHEN source_integration_id <> b_source THEN 'source_integration_id' END
     ], NULL) ||
     CASE WHEN attributes = b_attributes THEN '{}'::text[] ELSE ARRAY(
-      SELECT 'attr:' || k FROM (SELECT jsonb_object_keys(attributes)
-                                UNION SELECT jsonb_object_keys(b_attributes)) AS ks(k)
+      SELECT 'attr:' || k FROM jsonb_object_keys(attributes || b_attributes) AS ks(k)
       WHERE (attributes -> k) IS DISTINCT FROM (b_attributes -> k) ORDER BY 1) END
-  END AS changed
-  FROM m
-)
-SELECT CASE WHEN NOT existed THEN 'added'
-            WHEN cardinality(changed) = 0 THEN 'unchanged' ELSE 'updated' END AS kind,
-  line, person_id, changed, email, first_name, last_name, language, active, person_type, seat,
+  END AS changed,
+  email, first_name, last_name, language, active, person_type, seat,
   seat_from_file, attributes, source_integration_id
-FROM c
+FROM c WHERE NOT same
 UNION ALL
 SELECT CASE WHEN $4 = 'delete' THEN 'deleted' ELSE 'deactivated' END,
   0, p.person_id, CASE WHEN $4 = 'delete' THEN '{}'::text[] ELSE ARRAY['active'] END,
@@ -415,11 +531,14 @@ FROM roster.people p
 WHERE p.tenant_id = $1 AND $4 <> 'none'
   AND ($6::boolean OR p.source_integration_id = $5)
   AND ($4 = 'delete' OR p.active)
-  AND NOT EXISTS (SELECT 1 FROM roster_staging s WHERE s.person_id = p.person_id)
+  AND NOT EXISTS (SELECT 1 FROM roster_staging s
+                  WHERE (s.person_id COLLATE "C") = (p.person_id COLLATE "C"))
 )sql",
         tenant_id_, replace, cols.dump(), removal, spec.integration_id, scope_all);
-    txn_->exec("CREATE INDEX ON roster_diff (kind, line, person_id)");
-    txn_->exec("CREATE INDEX ON roster_diff (person_id)");
+    // By person (byte order, as above): the fallback of SeatConflicts' anti-join. The index
+    // previews read by (kind, line) is built when first needed (EnsureDiffIndexes): an
+    // applied import needs none.
+    txn_->exec("CREATE INDEX ON roster_diff ((person_id COLLATE \"C\"))");
     txn_->exec("ANALYZE roster_diff");
     return absl::OkStatus();
   }));
@@ -430,16 +549,21 @@ WHERE p.tenant_id = $1 AND $4 <> 'none'
 absl::StatusOr<DiffCounts> StagingTable::Counts() {
   DiffCounts counts;
   RETURN_IF_ERROR(Guarded([&] {
-    pqxx::result r = txn_->exec("SELECT kind, count(*) FROM roster_diff GROUP BY kind");
+    pqxx::result r = txn_->exec(
+        "SELECT kind, count(*) FROM roster_diff GROUP BY kind UNION ALL "
+        "SELECT 'staged', count(*) FROM roster_staging WHERE valid");
+    int64_t staged = 0;
     for (const auto& row : r) {
       const std::string kind = row[0].as<std::string>();
       const int64_t n = row[1].as<int64_t>();
       if (kind == "added") counts.added = n;
       if (kind == "updated") counts.updated = n;
-      if (kind == "unchanged") counts.unchanged = n;
+      if (kind == "staged") staged = n;
       if (kind == "deleted") counts.deleted = n;
       if (kind == "deactivated") counts.deactivated = n;
     }
+    // Every valid staged row is one person: added, updated, or else unchanged.
+    counts.unchanged = staged - counts.added - counts.updated;
     return absl::OkStatus();
   }));
   return counts;
@@ -457,7 +581,8 @@ WITH f AS (
   UNION ALL
   SELECT p.person_id, p.seat, 0, false FROM roster.people p
   WHERE p.tenant_id = $1 AND p.seat <> ''
-    AND NOT EXISTS (SELECT 1 FROM roster_diff d WHERE d.person_id = p.person_id)
+    AND NOT EXISTS (SELECT 1 FROM roster_diff d
+                    WHERE (d.person_id COLLATE "C") = (p.person_id COLLATE "C"))
 )
 SELECT a.line, a.seat, min(b.person_id) FROM f a JOIN f b ON a.seat = b.seat
   AND a.person_id <> b.person_id
@@ -479,12 +604,22 @@ WHERE a.seat_from_file GROUP BY a.line, a.seat ORDER BY a.line LIMIT $3
   return out;
 }
 
-absl::StatusOr<std::vector<v1::PersonChange>> StagingTable::Examples(int per_kind,
-                                                                      bool include_unchanged) {
+absl::Status StagingTable::EnsureDiffIndexes() {
+  if (!diffed_) return absl::FailedPreconditionError("staging: ComputeDiff first");
+  if (diff_indexed_) return absl::OkStatus();
+  RETURN_IF_ERROR(Guarded([&] {
+    txn_->exec("CREATE INDEX ON roster_diff (kind, line, person_id)");
+    return absl::OkStatus();
+  }));
+  diff_indexed_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::PersonChange>> StagingTable::Examples(int per_kind) {
   std::vector<v1::PersonChange> out;
   if (per_kind <= 0) return out;
-  std::vector<std::string> kinds = {"added", "updated", "deactivated", "deleted"};
-  if (include_unchanged) kinds.push_back("unchanged");
+  RETURN_IF_ERROR(EnsureDiffIndexes());
+  const std::vector<std::string> kinds = {"added", "updated", "deactivated", "deleted"};
   RETURN_IF_ERROR(Guarded([&] {
     for (const std::string& kind : kinds) {
       pqxx::result r = txn_->exec_params(
@@ -499,10 +634,11 @@ absl::StatusOr<std::vector<v1::PersonChange>> StagingTable::Examples(int per_kin
 
 absl::Status StagingTable::StreamDiff(
     const std::function<absl::Status(const v1::PersonChange&)>& fn) {
+  RETURN_IF_ERROR(EnsureDiffIndexes());
   return Guarded([&]() -> absl::Status {
     txn_->exec_params(
         absl::StrCat("DECLARE roster_diff_cursor NO SCROLL CURSOR FOR ", ChangeSelect(),
-                     "WHERE d.kind <> 'unchanged' ORDER BY CASE d.kind WHEN 'added' THEN 0 "
+                     "ORDER BY CASE d.kind WHEN 'added' THEN 0 "
                      "WHEN 'updated' THEN 1 WHEN 'deactivated' THEN 2 ELSE 3 END, d.line, "
                      "d.person_id"),
         tenant_id_);
@@ -522,6 +658,7 @@ absl::Status StagingTable::StreamDiff(
 
 absl::Status StagingTable::RenderDiffCsv(
     const std::function<absl::Status(std::string_view)>& write) {
+  RETURN_IF_ERROR(EnsureDiffIndexes());
   std::string buf = absl::StrCat(kDiffCsvHeader, "\r\n");
   // Lines of the file: kept in the cursor's order; the line is not part of PersonChange, so it
   // is looked up through the examples' order: use a dedicated query instead.
@@ -530,7 +667,7 @@ absl::Status StagingTable::RenderDiffCsv(
         "DECLARE roster_diff_csv NO SCROLL CURSOR FOR SELECT d.kind, d.line, "
         "array_to_string(d.changed, ' '), ",
         kDiffPersonColumns,
-        " FROM roster_diff d WHERE d.kind <> 'unchanged' ORDER BY CASE d.kind WHEN 'added' THEN 0 "
+        " FROM roster_diff d ORDER BY CASE d.kind WHEN 'added' THEN 0 "
         "WHEN 'updated' THEN 1 WHEN 'deactivated' THEN 2 ELSE 3 END, d.line, d.person_id"));
     absl::Status status;
     while (status.ok()) {
@@ -577,9 +714,11 @@ absl::Status StagingTable::Apply(const ApplyOptions& options) {
           tenant_id_);
     }
     // Seats may move between people within one change: release every seat that changes hands
-    // first so that the partial unique index never sees a transient duplicate.
+    // first so that the partial unique index never sees a transient duplicate. (Only people
+    // who hold a seat can release one: the seat index finds them without a scan of the roster.)
     txn_->exec_params(absl::StrCat("UPDATE roster.people p SET seat = '' FROM roster_diff d "
-                                   "WHERE p.tenant_id = $1 AND p.person_id = d.person_id "
+                                   "WHERE p.tenant_id = $1 AND p.seat <> '' "
+                                   "AND p.person_id = d.person_id "
                                    "AND p.seat <> d.seat AND d.kind IN ",
                                    changed_kinds),
                       tenant_id_);
@@ -606,6 +745,8 @@ absl::Status StreamSnapshot(pqxx::work& txn, const std::string& tenant_id,
                             const std::function<absl::Status(std::string_view)>& write,
                             int batch) {
   std::string buf = absl::StrCat(kSnapshotHeader, "\r\n");
+  std::string json;
+  std::vector<std::pair<std::string_view, std::string_view>> kv;
   RETURN_IF_ERROR(Guarded([&]() -> absl::Status {
     txn.exec_params(
         "DECLARE roster_snapshot_cursor NO SCROLL CURSOR FOR SELECT d.person_id, d.email, "
@@ -615,17 +756,27 @@ absl::Status StreamSnapshot(pqxx::work& txn, const std::string& tenant_id,
         tenant_id);
     absl::Status status;
     const std::string fetch = absl::StrCat("FETCH ", batch, " FROM roster_snapshot_cursor");
-    while (status.ok()) {
-      pqxx::result r = txn.exec(fetch);
-      if (r.empty()) break;
-      for (const auto& row : r) {
-        buf += SnapshotLine(DiffPersonFromRow(row, 0, tenant_id));
-        if (buf.size() >= kFlushBytes) {
-          status = write(buf);
-          buf.clear();
-          if (!status.ok()) break;
+    // One fetch ahead: the server reads the next batch while this one is rendered and written
+    // (a plain FETCH loop leaves one side idle at any time). At most two batches in memory.
+    {
+      pqxx::pipeline ahead(txn);
+      pqxx::pipeline::query_id next = ahead.insert(fetch);
+      while (status.ok()) {
+        pqxx::result r = ahead.retrieve(next);
+        if (r.empty()) break;
+        next = ahead.insert(fetch);
+        for (const auto& row : r) {
+          if (!AppendSnapshotLineFast(row, &buf, &json, &kv)) {
+            buf += SnapshotLine(DiffPersonFromRow(row, 0, tenant_id));
+          }
+          if (buf.size() >= kFlushBytes) {
+            status = write(buf);
+            buf.clear();
+            if (!status.ok()) break;
+          }
         }
       }
+      ahead.complete();
     }
     txn.exec("CLOSE roster_snapshot_cursor");
     return status;

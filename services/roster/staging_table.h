@@ -27,7 +27,9 @@
 // DiffSpec{.mode = kUpsertOnly, .replace_attributes = true}: nobody is removed.
 //
 // Staging and diff tables are TEMP ... ON COMMIT DROP, so one StagingTable per transaction.
-// Diff kinds (roster_diff.kind): "added", "updated", "unchanged", "deleted", "deactivated".
+// Diff kinds (roster_diff.kind): "added", "updated", "deleted", "deactivated". Staged rows
+// that change nothing are not in roster_diff (Counts().unchanged is derived: valid staged rows
+// minus added and updated), so a re-import of a mostly unchanged file writes only its changes.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -125,9 +127,9 @@ class StagingTable {
   // Seats given by staged rows that someone else holds after the change (`removals_held`:
   // people to be deleted keep their seats). RowError on the assigning row's line.
   absl::StatusOr<std::vector<v1::RowError>> SeatConflicts(bool removals_held, int limit);
-  // The first `per_kind` changes of each kind (file order, then person_id). Unchanged rows
-  // are included only when `include_unchanged`.
-  absl::StatusOr<std::vector<v1::PersonChange>> Examples(int per_kind, bool include_unchanged);
+  // The first `per_kind` changes of each kind (file order, then person_id); unchanged rows
+  // are not changes and are not in the diff.
+  absl::StatusOr<std::vector<v1::PersonChange>> Examples(int per_kind);
   // Every change (unchanged rows excluded), through a cursor: added, updated, deactivated,
   // deleted, each in file order then person_id.
   absl::Status StreamDiff(const std::function<absl::Status(const v1::PersonChange&)>& fn);
@@ -138,9 +140,13 @@ class StagingTable {
  private:
   StagingTable(pqxx::work& txn, std::string tenant_id)
       : txn_(&txn), tenant_id_(std::move(tenant_id)) {}
+  // The index previews read the diff by (kind, line), built on first use.
+  absl::Status EnsureDiffIndexes();
+
   pqxx::work* txn_;
   std::string tenant_id_;
   bool diffed_ = false;
+  bool diff_indexed_ = false;
 };
 
 inline constexpr char kDiffCsvHeader[] =

@@ -10,6 +10,13 @@
 namespace rostersync::roster {
 namespace {
 
+// An ASCII byte that decodes to itself in UTF-8 and Windows-1252 and is neither NUL nor a
+// line break.
+inline bool IsPlainAscii(char c) {
+  const auto b = static_cast<unsigned char>(c);
+  return b != 0 && b < 0x80 && b != '\r' && b != '\n';
+}
+
 constexpr size_t kHeadBytes = 8;  // enough for every BOM and binary signature below
 
 // Windows-1252 0x80-0x9F (the WHATWG table: the five undefined bytes map to C1 controls).
@@ -211,8 +218,23 @@ absl::Status TextDecoder::Start(std::string* out) {
 
 absl::Status TextDecoder::Decode(std::string_view bytes, std::string* out) {
   std::string* sink = sampling_ ? &held_ : out;
-  for (char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
+  const bool ascii_compatible =
+      encoding_ == TextEncoding::kUtf8 || encoding_ == TextEncoding::kWindows1252;
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    // Fast path: a run of ASCII bytes other than NUL, CR and LF decodes to itself and changes
+    // no state but the offset (the control-character sample and line breaks go byte by byte).
+    if (ascii_compatible && need_ == 0 && !sampling_) {
+      size_t j = i;
+      while (j < bytes.size() && IsPlainAscii(bytes[j])) ++j;
+      if (j > i) {
+        sink->append(bytes.data() + i, j - i);
+        offset_ += j - i;
+        prev_cr_ = false;
+        i = j;
+        if (i == bytes.size()) break;
+      }
+    }
+    const auto b = static_cast<unsigned char>(bytes[i]);
     absl::Status s;
     switch (encoding_) {
       case TextEncoding::kUtf8:

@@ -25,8 +25,16 @@ constexpr int kDefaultPageSize = 50;
 constexpr int kMaxPageSize = 500;
 
 const std::vector<std::string>& MutableFields() {
-  static const std::vector<std::string> kFields = {
-      "name", "endpoint", "schedule", "time_zone", "import_settings", "export_settings", "active"};
+  static const std::vector<std::string> kFields = {"name",
+                                                   "endpoint",
+                                                   "schedule",
+                                                   "time_zone",
+                                                   "import_settings",
+                                                   "export_settings",
+                                                   "active",
+                                                   "blackout_windows",
+                                                   "add_only_windows",
+                                                   "misfire_window_s"};
   return kFields;
 }
 
@@ -55,6 +63,20 @@ void CopyField(const std::string& path, const v1::Integration& from, v1::Integra
   if (path == "import_settings") *to.mutable_import_settings() = from.import_settings();
   if (path == "export_settings") *to.mutable_export_settings() = from.export_settings();
   if (path == "active") to.set_active(from.active());
+  if (path == "blackout_windows") *to.mutable_blackout_windows() = from.blackout_windows();
+  if (path == "add_only_windows") *to.mutable_add_only_windows() = from.add_only_windows();
+  if (path == "misfire_window_s") to.set_misfire_window_s(from.misfire_window_s());
+}
+
+// The first failed step of a connection test, for the activation refusal.
+std::string FailedStep(const v1::TestConnectionResponse& response) {
+  for (const v1::ConnectionStep& step : response.steps()) {
+    if (!step.ok()) {
+      return absl::StrCat("step \"", step.name(), "\"",
+                          step.detail().empty() ? "" : absl::StrCat(": ", step.detail()));
+    }
+  }
+  return "no step reported a failure, but the test did not pass";
 }
 
 }  // namespace
@@ -90,11 +112,12 @@ absl::StatusOr<v1::Integration> IntegrationService::Create(
     const v1::CreateIntegrationRequest& request) {
   v1::Integration in = request.integration();
   in.set_integration_id(NewId("int"));
-  // Output-only fields are the server's; a new integration starts active.
+  // Output-only fields are the server's; a new integration starts active unless asked not to
+  // (activation checks below).
   in.clear_created_at();
   in.clear_updated_at();
   in.clear_next_run_at();
-  in.set_active(true);
+  in.set_active(!request.inactive());
   ApplyIntegrationDefaults(in);
   RETURN_IF_ERROR(ValidateIntegration(in));
   RETURN_IF_ERROR(ValidateCredentials(request.credentials()));
@@ -103,6 +126,7 @@ absl::StatusOr<v1::Integration> IntegrationService::Create(
   StoredIntegration stored;
   ASSIGN_OR_RETURN(stored.sealed_credentials,
                    SealCredentials(request.credentials(), in.tenant_id(), in.integration_id()));
+  if (in.active()) RETURN_IF_ERROR(CheckActivation(in, stored.sealed_credentials));
   const absl::Time now = clock_->Now();
   *in.mutable_created_at() = ToProtoTime(now);
   *in.mutable_updated_at() = ToProtoTime(now);
@@ -185,6 +209,8 @@ absl::StatusOr<v1::Integration> IntegrationService::Update(
                      IntegrationStore::Get(txn, patch.tenant_id(), patch.integration_id(),
                                            /*for_update=*/true));
     v1::Integration& in = stored.integration;
+    const bool was_active = in.active();
+    const std::string endpoint_before = in.endpoint().SerializeAsString();
     bool timing_changed = false;
     for (const std::string& path : paths) {
       CopyField(path, patch, in);
@@ -196,6 +222,11 @@ absl::StatusOr<v1::Integration> IntegrationService::Update(
       ASSIGN_OR_RETURN(stored.sealed_credentials,
                        SealCredentials(request.credentials(), in.tenant_id(), in.integration_id()));
       in.set_credential_kind(KindOf(request.credentials()));
+    }
+    // Turning it on, or changing where or how an active one connects, is an activation.
+    if (in.active() && (!was_active || replace_credentials ||
+                        in.endpoint().SerializeAsString() != endpoint_before)) {
+      RETURN_IF_ERROR(CheckActivation(in, stored.sealed_credentials));
     }
     const absl::Time now = clock_->Now();
     if (timing_changed) ComputeNextRun(in, now);
@@ -211,23 +242,15 @@ absl::StatusOr<v1::Integration> IntegrationService::Update(
   return out;
 }
 
-absl::StatusOr<v1::TestConnectionResponse> IntegrationService::Test(
-    const v1::TestIntegrationRequest& request) {
-  RETURN_IF_ERROR(RequireIds(request.tenant_id(), request.integration_id()));
-  StoredIntegration stored;
-  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(stored,
-                     IntegrationStore::Get(txn, request.tenant_id(), request.integration_id()));
-    return absl::OkStatus();
-  }));
+absl::StatusOr<v1::TestConnectionResponse> IntegrationService::CallTestConnection(
+    const v1::Integration& in, const std::string& sealed_credentials) const {
   if (transfer_ == nullptr) {
     return absl::UnavailableError("transfer service: no --transfer_address configured");
   }
-  const v1::Integration& in = stored.integration;
   v1::TestConnectionRequest test;
   test.set_tenant_id(in.tenant_id());
   *test.mutable_endpoint() = in.endpoint();
-  test.mutable_credentials()->set_ciphertext(stored.sealed_credentials);
+  test.mutable_credentials()->set_ciphertext(sealed_credentials);
   test.mutable_credentials()->set_context(CredentialContext(in.tenant_id(), in.integration_id()));
   test.set_remote_folder(in.direction() == v1::RUN_DIRECTION_IMPORT
                              ? in.import_settings().remote_folder()
@@ -245,9 +268,134 @@ absl::StatusOr<v1::TestConnectionResponse> IntegrationService::Test(
     absl::Status s = FromGrpcStatus(status);
     return absl::Status(s.code(), absl::StrCat("transfer service: ", s.message()));
   }
+  return response;
+}
+
+absl::Status IntegrationService::CheckActivation(v1::Integration& in,
+                                                 const std::string& sealed_credentials) const {
+  v1::SftpEndpoint& ep = *in.mutable_endpoint();
+  const bool pinned = !ep.host_key_sha256().empty();
+  if (!pinned && !ep.trust_on_first_use()) {
+    return absl::FailedPreconditionError(
+        "activation refused: integration.endpoint.host_key_sha256: no host key is pinned; pin "
+        "the server's key (`rosterctl integrations scan-host-key`, then check it with the "
+        "server's operator) or set endpoint.trust_on_first_use");
+  }
+  if (transfer_ == nullptr) {
+    if (pinned) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "activation refused: integration.endpoint.host_key_sha256: not pinned, and trust on "
+        "first use needs a connection test, but no transfer service is configured");
+  }
+  auto response = CallTestConnection(in, sealed_credentials);
+  if (!response.ok()) {
+    return absl::Status(response.status().code(),
+                        absl::StrCat("activation refused: the connection test could not run: ",
+                                     response.status().message()));
+  }
+  if (!response->ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "activation refused: the connection test to ", ep.host(), ":", ep.port(), " failed at ",
+        FailedStep(*response), " (run `rosterctl integrations test` for every step)"));
+  }
+  if (!pinned) {
+    if (!IsSha256Fingerprint(response->host_key_sha256())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "activation refused: integration.endpoint.host_key_sha256: trust on first use, but "
+          "the connection test reported no usable host key (\"",
+          response->host_key_sha256(), "\")"));
+    }
+    ep.set_host_key_sha256(response->host_key_sha256());
+    log::Warn("host key pinned on first use", {{"tenant", in.tenant_id()},
+                                               {"integration_id", in.integration_id()},
+                                               {"host", ep.host()},
+                                               {"host_key_type", response->host_key_type()},
+                                               {"host_key_sha256", ep.host_key_sha256()}});
+  }
+  log::Info("integration activation checks passed", {{"tenant", in.tenant_id()},
+                                                     {"integration_id", in.integration_id()},
+                                                     {"host_key_sha256", ep.host_key_sha256()}});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::TestConnectionResponse> IntegrationService::Test(
+    const v1::TestIntegrationRequest& request) {
+  RETURN_IF_ERROR(RequireIds(request.tenant_id(), request.integration_id()));
+  StoredIntegration stored;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(stored,
+                     IntegrationStore::Get(txn, request.tenant_id(), request.integration_id()));
+    return absl::OkStatus();
+  }));
+  const v1::Integration& in = stored.integration;
+  ASSIGN_OR_RETURN(v1::TestConnectionResponse response,
+                   CallTestConnection(in, stored.sealed_credentials));
   log::Info("integration tested", {{"tenant", in.tenant_id()},
                                    {"integration_id", in.integration_id()},
                                    {"ok", response.ok() ? "true" : "false"}});
+  return response;
+}
+
+absl::StatusOr<v1::ResealCredentialsResponse> IntegrationService::Reseal(
+    const v1::ResealCredentialsRequest& request) {
+  v1::ResealCredentialsResponse response;
+  response.set_key_id(sealer_->key_id());
+  constexpr int kBatch = 200;
+  std::string after;
+  while (true) {
+    std::vector<std::pair<std::string, std::string>> ids;
+    RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+      ASSIGN_OR_RETURN(ids, IntegrationStore::ListIds(txn, request.tenant_id(), after, kBatch));
+      return absl::OkStatus();
+    }));
+    for (const auto& [tenant_id, integration_id] : ids) {
+      after = integration_id;
+      enum class Outcome { kResealed, kCurrent, kFailed } outcome = Outcome::kCurrent;
+      std::string why;
+      // One transaction per integration: a failure leaves the others re-sealed.
+      RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+        outcome = Outcome::kCurrent;
+        ASSIGN_OR_RETURN(StoredIntegration stored,
+                         IntegrationStore::Get(txn, tenant_id, integration_id,
+                                               /*for_update=*/true));
+        if (sealer_->SealedUnderCurrentKey(stored.sealed_credentials)) return absl::OkStatus();
+        auto resealed = sealer_->Reseal(stored.sealed_credentials,
+                                        CredentialContext(tenant_id, integration_id));
+        if (!resealed.ok()) {
+          outcome = Outcome::kFailed;
+          why = std::string(resealed.status().message());  // names key ids, never secrets
+          return absl::OkStatus();
+        }
+        RETURN_IF_ERROR(IntegrationStore::SetSealedCredentials(txn, integration_id, *resealed));
+        outcome = Outcome::kResealed;
+        return absl::OkStatus();
+      }));
+      switch (outcome) {
+        case Outcome::kResealed:
+          response.set_resealed(response.resealed() + 1);
+          log::Info("credentials re-sealed", {{"tenant", tenant_id},
+                                              {"integration_id", integration_id},
+                                              {"key_id", sealer_->key_id()}});
+          break;
+        case Outcome::kCurrent:
+          response.set_already_current(response.already_current() + 1);
+          break;
+        case Outcome::kFailed:
+          response.set_failed(response.failed() + 1);
+          response.add_failed_integration_ids(integration_id);
+          log::Error(absl::StrCat("credentials not re-sealed: ", why),
+                     {{"tenant", tenant_id}, {"integration_id", integration_id}});
+          break;
+      }
+    }
+    if (static_cast<int>(ids.size()) < kBatch) break;
+  }
+  log::Info("credential re-seal finished",
+            {{"tenant", request.tenant_id()},
+             {"key_id", response.key_id()},
+             {"resealed", absl::StrCat(response.resealed())},
+             {"already_current", absl::StrCat(response.already_current())},
+             {"failed", absl::StrCat(response.failed())}});
   return response;
 }
 
@@ -279,6 +427,16 @@ grpc::ServerUnaryReactor* IntegrationGrpcService::TestIntegration(
     grpc::CallbackServerContext* context, const v1::TestIntegrationRequest* request,
     v1::TestConnectionResponse* response) {
   return FinishUnary(context, impl_->Test(*request), response);
+}
+
+}  // namespace rostersync::scheduler
+
+namespace rostersync::scheduler {
+
+grpc::ServerUnaryReactor* IntegrationGrpcService::ResealCredentials(
+    grpc::CallbackServerContext* context, const v1::ResealCredentialsRequest* request,
+    v1::ResealCredentialsResponse* response) {
+  return FinishUnary(context, impl_->Reseal(*request), response);
 }
 
 }  // namespace rostersync::scheduler

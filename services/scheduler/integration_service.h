@@ -1,9 +1,16 @@
 #pragma once
 
-// Integrations: create, get, list, update, test. Credentials are validated, sealed under the
-// master key with the context "<tenant_id>/<integration_id>" and stored; no response and no
-// log line ever carries them (responses only say which kind they are). Everything is scoped
-// by tenant: another tenant's integration is NOT_FOUND.
+// Integrations: create, get, list, update, test, re-seal. Credentials are validated, sealed
+// under the master key with the context "<tenant_id>/<integration_id>" and stored; no response
+// and no log line ever carries them (responses only say which kind they are). Everything is
+// scoped by tenant: another tenant's integration is NOT_FOUND.
+//
+// Activation (Create without `inactive`, or Update turning `active` on; also an active
+// integration whose endpoint or credentials change) requires a pinned host key, or
+// endpoint.trust_on_first_use, and a passing TransferService.TestConnection. With trust on
+// first use and no pin, the key the test saw is pinned. Refusals are FAILED_PRECONDITION
+// naming endpoint.host_key_sha256 or the failing connection step. Without a transfer stub
+// (library use in tests of other features) only the pin is checked.
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
@@ -28,11 +35,19 @@ class IntegrationService {
   absl::StatusOr<v1::ListIntegrationsResponse> List(const v1::ListIntegrationsRequest& request);
   absl::StatusOr<v1::Integration> Update(const v1::UpdateIntegrationRequest& request);
   absl::StatusOr<v1::TestConnectionResponse> Test(const v1::TestIntegrationRequest& request);
+  // Re-seals every integration's credentials (of request.tenant_id when set) under the
+  // current master key, one transaction per integration; idempotent.
+  absl::StatusOr<v1::ResealCredentialsResponse> Reseal(const v1::ResealCredentialsRequest& request);
 
  private:
   absl::StatusOr<std::string> SealCredentials(const v1::Credentials& credentials,
                                               const std::string& tenant_id,
                                               const std::string& integration_id) const;
+  // TransferService.TestConnection for `in` with its sealed credentials.
+  absl::StatusOr<v1::TestConnectionResponse> CallTestConnection(
+      const v1::Integration& in, const std::string& sealed_credentials) const;
+  // The activation checks (see above); may pin in.endpoint.host_key_sha256.
+  absl::Status CheckActivation(v1::Integration& in, const std::string& sealed_credentials) const;
   // next_run_at for an active scheduled integration; cleared otherwise.
   void ComputeNextRun(v1::Integration& integration, absl::Time now) const;
 
@@ -62,6 +77,9 @@ class IntegrationGrpcService final : public v1::IntegrationService::CallbackServ
   grpc::ServerUnaryReactor* TestIntegration(grpc::CallbackServerContext* context,
                                             const v1::TestIntegrationRequest* request,
                                             v1::TestConnectionResponse* response) override;
+  grpc::ServerUnaryReactor* ResealCredentials(grpc::CallbackServerContext* context,
+                                              const v1::ResealCredentialsRequest* request,
+                                              v1::ResealCredentialsResponse* response) override;
 
  private:
   IntegrationService* impl_;

@@ -227,6 +227,29 @@ absl::StatusOr<std::vector<StoredIntegration>> IntegrationStore::LockDue(pqxx::w
   return out;
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> IntegrationStore::ListIds(
+    pqxx::work& txn, const std::string& tenant_id, const std::string& after_id, int limit) {
+  pqxx::result r = txn.exec_params(
+      "SELECT tenant_id, integration_id FROM scheduler.integrations "
+      "WHERE ($1 = '' OR tenant_id = $1) AND integration_id > $2 "
+      "ORDER BY integration_id LIMIT $3",
+      tenant_id, after_id, limit);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const pqxx::row& row : r) {
+    out.emplace_back(row[0].as<std::string>(), row[1].as<std::string>());
+  }
+  return out;
+}
+
+absl::Status IntegrationStore::SetSealedCredentials(pqxx::work& txn,
+                                                    const std::string& integration_id,
+                                                    const std::string& sealed_credentials) {
+  txn.exec_params(
+      "UPDATE scheduler.integrations SET sealed_credentials = $2 WHERE integration_id = $1",
+      integration_id, pqxx::binarystring(sealed_credentials));
+  return absl::OkStatus();
+}
+
 absl::Status IntegrationStore::SetNextRunAt(pqxx::work& txn, const std::string& integration_id,
                                             std::optional<absl::Time> next_run_at) {
   txn.exec_params(

@@ -7,6 +7,7 @@
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -46,6 +47,12 @@ class IntegrationStore {
   // LOCKED so two replicas do not both take the same one.
   static absl::StatusOr<std::vector<StoredIntegration>> LockDue(pqxx::work& txn, absl::Time now,
                                                                 int limit);
+  // (tenant_id, integration_id) of every integration (of `tenant_id` when non-empty) after
+  // `after_id` in integration_id order, at most `limit`.
+  static absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListIds(
+      pqxx::work& txn, const std::string& tenant_id, const std::string& after_id, int limit);
+  static absl::Status SetSealedCredentials(pqxx::work& txn, const std::string& integration_id,
+                                           const std::string& sealed_credentials);
   static absl::Status SetNextRunAt(pqxx::work& txn, const std::string& integration_id,
                                    std::optional<absl::Time> next_run_at);
 };

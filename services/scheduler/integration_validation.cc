@@ -1,7 +1,9 @@
 #include "services/scheduler/integration_validation.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <initializer_list>
+#include <map>
 #include <string>
 
 #include "absl/strings/ascii.h"
@@ -13,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "services/scheduler/cron.h"
+#include "services/scheduler/time_windows.h"
 
 namespace rostersync::scheduler {
 namespace {
@@ -128,6 +131,96 @@ absl::Status ValidateUploadOptions(const v1::UploadOptions& u) {
   return absl::OkStatus();
 }
 
+// A host name or an IP address as the endpoint's host: no scheme, user or port in it.
+absl::Status ValidateHost(const std::string& host) {
+  constexpr absl::string_view kField = "endpoint.host";
+  if (host.empty()) return Bad(kField, "is required");
+  if (host.size() > 253) return Bad(kField, "is longer than 253 characters");
+  if (absl::StrContains(host, "://")) {
+    return Bad(kField, absl::StrCat("\"", host,
+                                    "\" has a scheme; give the bare host name (e.g. "
+                                    "\"sftp.example.com\")"));
+  }
+  if (absl::StrContains(host, "@")) {
+    return Bad(kField,
+               absl::StrCat("\"", host, "\" has a user in it; put the user in endpoint.username"));
+  }
+  const size_t colons = std::count(host.begin(), host.end(), ':');
+  if (colons == 1) {
+    return Bad(kField,
+               absl::StrCat("\"", host, "\" has a port in it; put the port in endpoint.port"));
+  }
+  for (unsigned char c : host) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':') {
+      return Bad(kField, absl::StrCat("\"", absl::CEscape(host),
+                                      "\" is not a host name or IP address (letters, digits, "
+                                      "\".\", \"-\"; \":\" in IPv6 addresses)"));
+    }
+  }
+  if (host.front() == '-' || host.front() == '.' || host.back() == '-' ||
+      absl::StrContains(host, "..")) {
+    return Bad(kField, absl::StrCat("\"", host, "\" is not a host name"));
+  }
+  return absl::OkStatus();
+}
+
+// A file name pattern as fnmatch(3) reads it, matched against names in one folder.
+absl::Status ValidateGlob(const std::string& glob) {
+  constexpr absl::string_view kField = "import_settings.file_glob";
+  if (glob.empty()) return Bad(kField, "is required for IMPORT");
+  if (absl::StrContains(glob, "/")) {
+    return Bad(kField,
+               "must be a file name pattern without \"/\" (the folder goes in "
+               "import_settings.remote_folder)");
+  }
+  for (unsigned char c : glob) {
+    if (absl::ascii_iscntrl(c)) return Bad(kField, "contains a control character");
+  }
+  if (glob.size() > 255) return Bad(kField, "is longer than 255 characters");
+  for (size_t i = 0; i < glob.size(); ++i) {
+    if (glob[i] == '\\') {
+      ++i;  // escaped
+    } else if (glob[i] == '[') {
+      // A bracket expression ends at the first ']' after an optional leading '!'/'^' and ']'.
+      size_t j = i + 1;
+      if (j < glob.size() && (glob[j] == '!' || glob[j] == '^')) ++j;
+      if (j < glob.size() && glob[j] == ']') ++j;
+      while (j < glob.size() && glob[j] != ']') ++j;
+      if (j >= glob.size()) {
+        return Bad(kField, absl::StrCat("\"", glob, "\" has a \"[\" without a closing \"]\""));
+      }
+      i = j;
+    }
+  }
+  if (glob == "." || glob == "..") return Bad(kField, "must match file names, not \".\" or \"..\"");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateWindows(absl::string_view field,
+                             const google::protobuf::RepeatedPtrField<v1::TimeWindow>& windows) {
+  constexpr int kMaxWindows = 100;
+  if (windows.size() > kMaxWindows) {
+    return Bad(field, absl::StrCat("has ", windows.size(), " windows; at most ", kMaxWindows));
+  }
+  for (int i = 0; i < windows.size(); ++i) {
+    const std::string name = absl::StrCat(field, "[", i, "]");
+    auto parsed = ParseTimeWindow(windows[i]);
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("integration.", name, ".", parsed.status().message()));
+    }
+    if (windows[i].reason().size() > 200) {
+      return Bad(absl::StrCat(name, ".reason"), "must be at most 200 characters");
+    }
+    for (unsigned char c : windows[i].reason()) {
+      if (absl::ascii_iscntrl(c)) {
+        return Bad(absl::StrCat(name, ".reason"), "contains a control character");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool OneOf(const std::string& value, std::initializer_list<absl::string_view> allowed) {
   for (absl::string_view a : allowed) {
     if (value == a) return true;
@@ -228,10 +321,7 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
   }
 
   const v1::SftpEndpoint& ep = in.endpoint();
-  if (ep.host().empty()) return Bad("endpoint.host", "is required");
-  if (HasWhitespaceOrControl(ep.host()) || ep.host().size() > 253) {
-    return Bad("endpoint.host", absl::StrCat("\"", ep.host(), "\" is not a host name"));
-  }
+  RETURN_IF_ERROR(ValidateHost(ep.host()));
   if (ep.port() < 1 || ep.port() > 65535) {
     return Bad("endpoint.port", absl::StrCat(ep.port(), " is out of range 1..65535"));
   }
@@ -239,19 +329,24 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
   if (HasWhitespaceOrControl(ep.username())) {
     return Bad("endpoint.username", "must not contain spaces or control characters");
   }
-  if (!IsSha256Fingerprint(ep.host_key_sha256())) {
+  if (ep.username().size() > 255) return Bad("endpoint.username", "is longer than 255 characters");
+  // No pin is allowed only with trust on first use: activation then pins the key it sees.
+  if (!(ep.host_key_sha256().empty() && ep.trust_on_first_use()) &&
+      !IsSha256Fingerprint(ep.host_key_sha256())) {
     return Bad("endpoint.host_key_sha256",
                absl::StrCat("\"", ep.host_key_sha256(),
                             "\" is not a pinned host key; want \"SHA256:\" and 43 base64 "
-                            "characters, as `ssh-keygen -lf` prints it"));
+                            "characters, as `ssh-keygen -lf` prints it (or set "
+                            "endpoint.trust_on_first_use to pin the key seen at activation)"));
   }
-  if (ep.connect_timeout_ms() <= 0) {
+  if (ep.connect_timeout_ms() <= 0 || ep.connect_timeout_ms() > kMaxConnectTimeoutMs) {
     return Bad("endpoint.connect_timeout_ms",
-               absl::StrCat(ep.connect_timeout_ms(), " must be positive"));
+               absl::StrCat(ep.connect_timeout_ms(), " is out of range 1..", kMaxConnectTimeoutMs));
   }
-  if (ep.operation_timeout_ms() <= 0) {
-    return Bad("endpoint.operation_timeout_ms",
-               absl::StrCat(ep.operation_timeout_ms(), " must be positive"));
+  if (ep.operation_timeout_ms() <= 0 || ep.operation_timeout_ms() > kMaxOperationTimeoutMs) {
+    return Bad(
+        "endpoint.operation_timeout_ms",
+        absl::StrCat(ep.operation_timeout_ms(), " is out of range 1..", kMaxOperationTimeoutMs));
   }
 
   if (!in.schedule().empty()) {
@@ -264,19 +359,45 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
                                          "\" is not an IANA time zone (e.g. \"UTC\", "
                                          "\"Europe/Berlin\")"));
   }
+  RETURN_IF_ERROR(ValidateWindows("blackout_windows", in.blackout_windows()));
+  RETURN_IF_ERROR(ValidateWindows("add_only_windows", in.add_only_windows()));
+  if (in.misfire_window_s() != 0 &&
+      (in.misfire_window_s() < kMinMisfireWindowS || in.misfire_window_s() > kMaxMisfireWindowS)) {
+    return Bad("misfire_window_s",
+               absl::StrCat(in.misfire_window_s(), " is out of range ", kMinMisfireWindowS, "..",
+                            kMaxMisfireWindowS, " (0: the scheduler's --misfire_window_s)"));
+  }
 
   if (in.direction() == v1::RUN_DIRECTION_IMPORT) {
     const v1::ImportSettings& s = in.import_settings();
-    if (s.file_glob().empty()) return Bad("import_settings.file_glob", "is required for IMPORT");
-    if (absl::StrContains(s.file_glob(), "/")) {
-      return Bad("import_settings.file_glob", "must be a file name pattern without \"/\"");
-    }
+    RETURN_IF_ERROR(ValidateGlob(s.file_glob()));
     if (absl::Status st = ValidateFolder("import_settings.remote_folder", s.remote_folder());
         !st.ok()) {
       return st;
     }
-    for (const auto& [header, target] : s.header_map()) {
-      if (header.empty()) return Bad("import_settings.header_map", "has an empty source header");
+    std::map<std::string, std::string> folded;  // trimmed, lower-case header -> target
+    // Sorted, so the header an error names does not depend on hash order.
+    const std::map<std::string, std::string> sorted(s.header_map().begin(), s.header_map().end());
+    for (const auto& [header, target] : sorted) {
+      if (absl::StripAsciiWhitespace(header).empty()) {
+        return Bad("import_settings.header_map", "has an empty source header");
+      }
+      for (unsigned char c : header) {
+        if (absl::ascii_iscntrl(c) && c != '\t') {
+          return Bad(absl::StrCat("import_settings.header_map[\"", absl::CEscape(header), "\"]"),
+                     "the source header contains a control character");
+        }
+      }
+      auto [it, inserted] =
+          folded.emplace(absl::AsciiStrToLower(absl::StripAsciiWhitespace(header)), target);
+      if (!inserted && it->second != target) {
+        return Bad(
+            absl::StrCat("import_settings.header_map[\"", header, "\"]"),
+            absl::StrCat("maps to \"", target,
+                         "\" but another spelling of the same header "
+                         "maps to \"",
+                         it->second, "\" (headers are matched after trimming and case folding)"));
+      }
       if (!IsCanonicalField(target)) {
         return Bad(absl::StrCat("import_settings.header_map[\"", header, "\"]"),
                    absl::StrCat("\"", target,

@@ -2,6 +2,8 @@
 
 // Validation of integrations as callers hand them in. Errors are INVALID_ARGUMENT and name
 // the offending field ("integration.endpoint.port: ..."); they never echo a credential.
+#include <string>
+
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "rostersync/v1/scheduler.pb.h"
@@ -12,6 +14,10 @@ inline constexpr int kDefaultSftpPort = 22;
 inline constexpr int kDefaultConnectTimeoutMs = 10000;
 inline constexpr int kDefaultOperationTimeoutMs = 30000;
 inline constexpr char kDefaultTimeZone[] = "UTC";
+inline constexpr int kMaxConnectTimeoutMs = 5 * 60 * 1000;
+inline constexpr int kMaxOperationTimeoutMs = 60 * 60 * 1000;
+inline constexpr int kMinMisfireWindowS = 60;
+inline constexpr int kMaxMisfireWindowS = 7 * 24 * 3600;
 
 // Fills the documented defaults (port 22, timeouts, time zone "UTC") where a field is unset.
 void ApplyIntegrationDefaults(v1::Integration& integration);

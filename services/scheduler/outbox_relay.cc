@@ -37,7 +37,7 @@ absl::StatusOr<int> OutboxRelay::RelayOnce() {
     published = 0;
     publish_error = absl::OkStatus();
     ASSIGN_OR_RETURN(std::vector<Outbox::Entry> entries,
-                     Outbox::LockUnsent(txn, options_.batch_size));
+                     Outbox::LockUnsent(txn, options_.batch_size, clock_->Now()));
     std::vector<int64_t> sent;
     for (const Outbox::Entry& e : entries) {
       auto id = publisher_->Publish(e.stream, e.payload);

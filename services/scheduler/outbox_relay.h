@@ -1,7 +1,8 @@
 #pragma once
 
-// Publishes the outbox: reads unsent rows in id order (FOR UPDATE SKIP LOCKED, so replicas
-// share the work), XADDs each to its stream, marks the published ones sent. When Redis is
+// Publishes the outbox: reads unsent rows that are due (a step retry carries a not_before
+// time and waits for it) in id order (FOR UPDATE SKIP LOCKED, so replicas share the work),
+// XADDs each to its stream, marks the published ones sent. When Redis is
 // down the rows stay unsent and the relay retries with exponential backoff; a crash between
 // XADD and the commit republishes the job, which workers handle idempotently (by job_id).
 #include <memory>

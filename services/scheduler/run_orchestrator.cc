@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
 #include "common/log.h"
@@ -12,12 +14,32 @@
 #include "common/time_util.h"
 #include "services/scheduler/cron.h"
 #include "services/scheduler/run_store.h"
+#include "services/scheduler/schedule_ticker.h"
+#include "services/scheduler/time_windows.h"
 
 namespace rostersync::scheduler {
 namespace {
 
 std::string JobId(const std::string& run_id, const char* step) {
   return absl::StrCat(run_id, ":", step);
+}
+
+// Attempt 1 keeps the plain "<run>:<step>"; a retry is "<run>:<step>:<attempt>".
+std::string StepJobId(const std::string& run_id, const std::string& step, int attempt) {
+  return attempt <= 1 ? absl::StrCat(run_id, ":", step)
+                      : absl::StrCat(run_id, ":", step, ":", attempt);
+}
+
+// "FETCHING" for RUN_STATE_FETCHING.
+std::string StateName(v1::RunState state) {
+  std::string name = v1::RunState_Name(state);
+  constexpr absl::string_view kPrefix = "RUN_STATE_";
+  if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
+  return name;
+}
+
+std::string FormatUtc(absl::Time t) {
+  return absl::FormatTime(absl::RFC3339_sec, t, absl::UTCTimeZone());
 }
 
 v1::SealedCredentials Sealed(const StoredIntegration& s) {
@@ -33,6 +55,8 @@ void Touch(RunRecord& rec, absl::Time now) { *rec.run.mutable_updated_at() = ToP
 void Finish(RunRecord& rec, v1::RunState state, absl::Time now) {
   rec.run.set_state(state);
   rec.current_job_id.clear();
+  rec.step_started_at.reset();
+  rec.run.clear_retry_at();
   Touch(rec, now);
   *rec.run.mutable_finished_at() = ToProtoTime(now);
 }
@@ -61,12 +85,39 @@ bool Expected(v1::RunState state, v1::RunEvent::Type type) {
 
 }  // namespace
 
+absl::Duration RetryBackoff(int failed_attempt, absl::Duration initial, absl::Duration max,
+                            double unit_random) {
+  absl::Duration backoff = initial;
+  for (int i = 1; i < failed_attempt && backoff < max; ++i) backoff *= 2;
+  backoff = std::min(backoff, max);
+  const double u = std::clamp(unit_random, 0.0, 1.0);
+  return backoff / 2 + (backoff / 2) * u;
+}
+
+std::string StepName(v1::RunState state) {
+  switch (state) {
+    case v1::RUN_STATE_FETCHING:
+      return "fetch";
+    case v1::RUN_STATE_IMPORTING:
+      return "import";
+    case v1::RUN_STATE_RENDERING:
+      return "render";
+    case v1::RUN_STATE_UPLOADING:
+      return "upload";
+    default:
+      return "";
+  }
+}
+
 std::string CredentialContext(const std::string& tenant_id, const std::string& integration_id) {
   return absl::StrCat(tenant_id, "/", integration_id);
 }
 
-RunOrchestrator::RunOrchestrator(PgPool* pool, Clock* clock, SchedulerMetrics* metrics)
-    : pool_(pool), clock_(clock), metrics_(metrics) {}
+RunOrchestrator::RunOrchestrator(PgPool* pool, Clock* clock, SchedulerMetrics* metrics,
+                                 OrchestratorOptions options)
+    : pool_(pool), clock_(clock), metrics_(metrics), options_(options) {
+  options_.step_max_attempts = std::max(1, options_.step_max_attempts);
+}
 
 absl::StatusOr<std::optional<v1::Run>> RunOrchestrator::StartRunInTxn(
     pqxx::work& txn, const StoredIntegration& stored, v1::RunTrigger trigger,
@@ -108,7 +159,8 @@ absl::StatusOr<std::optional<v1::Run>> RunOrchestrator::StartRunInTxn(
     job.set_file_glob(in.import_settings().file_glob());
     *job.mutable_fetch() = in.import_settings().fetch();
     job.set_time_zone(in.time_zone());
-    RETURN_IF_ERROR(Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now));
+    RETURN_IF_ERROR(Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now,
+                                    run.run_id()));
     run.set_state(v1::RUN_STATE_FETCHING);
     rec.current_job_id = job.job_id();
     detail = absl::StrCat("fetch job ", job.job_id(), " queued: ", job.file_glob(), " in ",
@@ -121,13 +173,17 @@ absl::StatusOr<std::optional<v1::Run>> RunOrchestrator::StartRunInTxn(
     job.set_integration_id(in.integration_id());
     job.set_op(v1::RosterJob::OP_EXPORT);
     job.set_export_name(in.export_settings().file_name());
-    RETURN_IF_ERROR(Outbox::Enqueue(txn, kRosterJobsStream, EncodeQueueMessage(job), now));
+    RETURN_IF_ERROR(Outbox::Enqueue(txn, kRosterJobsStream, EncodeQueueMessage(job), now,
+                                    run.run_id()));
     run.set_state(v1::RUN_STATE_RENDERING);
     rec.current_job_id = job.job_id();
     detail = absl::StrCat("render job ", job.job_id(), " queued: ", job.export_name());
   }
+  run.set_attempt(1);
+  rec.step_started_at = now;
   RETURN_IF_ERROR(RunStore::Update(txn, rec));
-  RETURN_IF_ERROR(RunStore::AppendStep(txn, run.run_id(), run.state(), detail, now));
+  RETURN_IF_ERROR(
+      RunStore::AppendStep(txn, run.run_id(), run.state(), detail, now, rec.current_job_id, 1));
   return std::optional<v1::Run>(run);
 }
 
@@ -143,12 +199,16 @@ absl::StatusOr<v1::Run> RunOrchestrator::TriggerRun(const std::string& tenant_id
       return absl::FailedPreconditionError(
           absl::StrCat("integration ", integration_id, " is deactivated; activate it first"));
     }
+    RETURN_IF_ERROR(CheckNotInBlackout(stored.integration, clock_->Now()));
     ASSIGN_OR_RETURN(std::optional<v1::Run> started,
                      StartRunInTxn(txn, stored, v1::RUN_TRIGGER_MANUAL, std::nullopt));
     if (!started.has_value()) return absl::InternalError("manual run was not inserted");
     run = std::move(*started);
     return absl::OkStatus();
   }));
+  if (metrics_ != nullptr) {
+    metrics_->RunStarted(run.direction(), run.trigger(), std::nullopt);
+  }
   log::Info("run triggered", {{"run_id", run.run_id()},
                               {"tenant", tenant_id},
                               {"integration_id", integration_id},
@@ -161,10 +221,10 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
                               {"tenant", event.tenant_id()},
                               {"job_id", event.job_id()},
                               {"event", v1::RunEvent::Type_Name(event.type())}};
-  std::optional<v1::Run> finished;
+  Effects effects;
   bool applied = false;
   absl::Status status = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
-    finished.reset();
+    effects = Effects();
     applied = false;
     auto got = RunStore::Get(txn, event.tenant_id(), event.run_id(), /*for_update=*/true);
     if (absl::IsNotFound(got.status())) {
@@ -192,6 +252,12 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
     const absl::Time now = clock_->Now();
     const std::string& run_id = rec.run.run_id();
     std::string detail;
+    // The step attempt this event concludes, for the step duration metric.
+    const std::string step = StepName(rec.run.state());
+    const int attempt = std::max(1, rec.run.attempt());
+    const std::optional<absl::Time> step_started = rec.step_started_at;
+    std::string step_outcome = "ok";
+    std::string failure_cause;
 
     switch (event.type()) {
       case v1::RunEvent::TYPE_FETCHED: {
@@ -212,13 +278,15 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
           job.mutable_policy()->set_sync_policy(in.import_settings().sync_policy());
         }
         job.set_sync_policy(job.policy().sync_policy());
-        RETURN_IF_ERROR(Outbox::Enqueue(txn, kRosterJobsStream, EncodeQueueMessage(job), now));
+        const std::string add_only = ApplyAddOnlyWindow(in, now, job);  // time_windows.h
+        RETURN_IF_ERROR(
+            Outbox::Enqueue(txn, kRosterJobsStream, EncodeQueueMessage(job), now, run_id));
         rec.run.set_state(v1::RUN_STATE_IMPORTING);
         rec.current_job_id = job.job_id();
         Touch(rec, now);
         detail =
             absl::StrCat("fetched ", event.remote_path(), " (", event.bytes(), " bytes) as file ",
-                         event.file_id(), "; import job ", job.job_id(), " queued");
+                         event.file_id(), "; import job ", job.job_id(), " queued", add_only);
         break;
       }
       case v1::RunEvent::TYPE_NO_NEW_FILE:
@@ -249,6 +317,8 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         rec.run.set_error(absl::StrCat("import rejected: ", reason));
         Finish(rec, v1::RUN_STATE_FAILED, now);
         detail = rec.run.error();
+        step_outcome = "failed";
+        failure_cause = "rejected";
         break;
       }
       case v1::RunEvent::TYPE_RENDERED: {
@@ -266,7 +336,8 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         job.set_remote_name(in.export_settings().file_name());
         *job.mutable_upload() = in.export_settings().upload();
         job.set_time_zone(in.time_zone());
-        RETURN_IF_ERROR(Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now));
+        RETURN_IF_ERROR(
+            Outbox::Enqueue(txn, kTransferJobsStream, EncodeQueueMessage(job), now, run_id));
         rec.run.set_state(v1::RUN_STATE_UPLOADING);
         rec.current_job_id = job.job_id();
         Touch(rec, now);
@@ -280,19 +351,74 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
         Finish(rec, v1::RUN_STATE_SUCCEEDED, now);
         detail = absl::StrCat("uploaded ", event.remote_path(), " (", event.bytes(), " bytes)");
         break;
-      case v1::RunEvent::TYPE_FAILED:
-        rec.run.set_error(event.error().empty() ? "worker reported a failure" : event.error());
+      case v1::RunEvent::TYPE_FAILED: {
+        const std::string error =
+            event.error().empty() ? "worker reported a failure" : event.error();
+        if (event.retryable() && attempt < options_.step_max_attempts) {
+          // Transient: the same step again, as a new job, after a backoff.
+          absl::BitGen gen;
+          const absl::Duration wait =
+              RetryBackoff(attempt, options_.retry_initial, options_.retry_max,
+                           absl::Uniform<double>(gen, 0.0, 1.0));
+          const absl::Time retry_at = now + wait;
+          ASSIGN_OR_RETURN(std::string job_id,
+                           RequeueStepJob(txn, rec, stored, attempt + 1, retry_at, now));
+          rec.current_job_id = job_id;
+          rec.run.set_attempt(attempt + 1);
+          *rec.run.mutable_retry_at() = ToProtoTime(retry_at);
+          rec.run.set_error(error);  // the last failure, cleared when the step moves on
+          rec.step_started_at = retry_at;
+          Touch(rec, now);
+          detail = absl::StrCat(step, " attempt ", attempt, " of ", options_.step_max_attempts,
+                                " failed: ", error, "; retry ", attempt + 1, " as job ", job_id,
+                                " at ", FormatUtc(retry_at), " (in ",
+                                absl::FormatDuration(absl::Trunc(wait, absl::Seconds(1))), ")");
+          step_outcome = "retry";
+          break;
+        }
+        if (event.retryable()) {
+          rec.run.set_error(absl::StrCat(step, " failed after ", attempt,
+                                         attempt == 1 ? " attempt: " : " attempts: ", error));
+          failure_cause = "retries_exhausted";
+        } else {
+          rec.run.set_error(error);
+          failure_cause = "worker";
+        }
+        RETURN_IF_ERROR(Outbox::DropUnsent(txn, run_id).status());
         Finish(rec, v1::RUN_STATE_FAILED, now);
         detail = rec.run.error();
+        step_outcome = "failed";
         break;
+      }
       default:
         log::Warn("event of unknown type ignored", fields);
         return absl::OkStatus();
     }
+    if (step_outcome == "ok") {
+      // The step is done: an earlier attempt's error no longer applies; the next step (if
+      // any) starts its first attempt now.
+      rec.run.clear_retry_at();
+      rec.run.set_error("");
+      if (!rec.current_job_id.empty()) {
+        rec.run.set_attempt(1);
+        rec.step_started_at = now;
+      }
+    }
     RETURN_IF_ERROR(RunStore::Update(txn, rec));
-    RETURN_IF_ERROR(RunStore::AppendStep(txn, run_id, rec.run.state(), detail, now));
+    RETURN_IF_ERROR(RunStore::AppendStep(
+        txn, run_id, rec.run.state(), detail, now,
+        rec.current_job_id.empty() ? event.job_id() : rec.current_job_id,
+        rec.current_job_id.empty() ? attempt : rec.run.attempt()));
     applied = true;
-    if (IsTerminal(rec.run.state())) finished = rec.run;
+    if (!step.empty() && step_started.has_value()) {
+      effects.step_attempts.push_back(
+          {rec.run.direction(), step, step_outcome, std::max(absl::ZeroDuration(),
+                                                             now - *step_started)});
+    }
+    if (IsTerminal(rec.run.state())) {
+      effects.finished = rec.run;
+      effects.failure_cause = failure_cause;
+    }
     return absl::OkStatus();
   });
   if (!status.ok()) {
@@ -300,21 +426,242 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
     return status;
   }
   if (applied) log::Info("event applied", fields);
-  if (finished.has_value()) {
-    const v1::Run& run = *finished;
-    absl::Time created = FromProtoTime(run.created_at());
-    absl::Time done = FromProtoTime(run.finished_at());
-    log::Info("run finished", {{"run_id", run.run_id()},
-                               {"tenant", run.tenant_id()},
-                               {"integration_id", run.integration_id()},
-                               {"state", v1::RunState_Name(run.state())},
-                               {"error", run.error()}});
-    if (metrics_ != nullptr) {
-      metrics_->RunFinished(run.tenant_id(), run.integration_id(), run.direction(), run.state(),
-                            done - created, done);
+  Report(effects);
+  return absl::OkStatus();
+}
+
+void RunOrchestrator::Report(const Effects& effects) {
+  if (metrics_ != nullptr) {
+    for (const Effects::StepAttempt& a : effects.step_attempts) {
+      metrics_->StepAttemptFinished(a.direction, a.step, a.outcome, a.duration);
     }
   }
+  if (!effects.finished.has_value()) return;
+  const v1::Run& run = *effects.finished;
+  absl::Time created = FromProtoTime(run.created_at());
+  absl::Time done = FromProtoTime(run.finished_at());
+  log::Info("run finished", {{"run_id", run.run_id()},
+                             {"tenant", run.tenant_id()},
+                             {"integration_id", run.integration_id()},
+                             {"state", v1::RunState_Name(run.state())},
+                             {"error", run.error()}});
+  if (metrics_ != nullptr) {
+    metrics_->RunFinished(run.tenant_id(), run.integration_id(), run.direction(), run.state(),
+                          done - created, done);
+    if (run.state() == v1::RUN_STATE_FAILED && !effects.failure_cause.empty()) {
+      metrics_->RunFailed(effects.failure_cause);
+    }
+  }
+}
+
+absl::StatusOr<std::string> RunOrchestrator::RequeueStepJob(pqxx::work& txn, const RunRecord& rec,
+                                                            const StoredIntegration& stored,
+                                                            int attempt, absl::Time not_before,
+                                                            absl::Time now) {
+  const std::string& run_id = rec.run.run_id();
+  const std::string step = StepName(rec.run.state());
+  if (step.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", run_id, ": no step to retry in state ", v1::RunState_Name(rec.run.state())));
+  }
+  // The job as it was queued (same file, same options), under a new id; a transfer job gets
+  // the credentials as they are sealed now (a key rotation may have re-sealed them).
+  ASSIGN_OR_RETURN(std::optional<Outbox::Entry> last, Outbox::LastForRun(txn, run_id));
+  if (!last.has_value()) {
+    return absl::DataLossError(
+        absl::StrCat("run ", run_id, ": the job of step ", step, " is not in the outbox"));
+  }
+  const std::string job_id = StepJobId(run_id, step, attempt);
+  std::string payload;
+  if (last->stream == kTransferJobsStream) {
+    ASSIGN_OR_RETURN(v1::TransferJob job, DecodeQueueMessage<v1::TransferJob>(last->payload));
+    job.set_job_id(job_id);
+    *job.mutable_credentials() = Sealed(stored);
+    payload = EncodeQueueMessage(job);
+  } else {
+    ASSIGN_OR_RETURN(v1::RosterJob job, DecodeQueueMessage<v1::RosterJob>(last->payload));
+    job.set_job_id(job_id);
+    payload = EncodeQueueMessage(job);
+  }
+  RETURN_IF_ERROR(Outbox::Enqueue(txn, last->stream, payload, now, run_id, not_before));
+  return job_id;
+}
+
+absl::Status RunOrchestrator::FailInTxn(pqxx::work& txn, RunRecord& rec, const std::string& error,
+                                        const std::string& cause, absl::Time now,
+                                        Effects& effects) {
+  const std::string step = StepName(rec.run.state());
+  const std::string job_id = rec.current_job_id;
+  const int attempt = std::max(1, rec.run.attempt());
+  if (!step.empty() && rec.step_started_at.has_value()) {
+    effects.step_attempts.push_back({rec.run.direction(), step, "failed",
+                                     std::max(absl::ZeroDuration(), now - *rec.step_started_at)});
+  }
+  RETURN_IF_ERROR(Outbox::DropUnsent(txn, rec.run.run_id()).status());
+  rec.run.set_error(error);
+  Finish(rec, v1::RUN_STATE_FAILED, now);
+  RETURN_IF_ERROR(RunStore::Update(txn, rec));
+  RETURN_IF_ERROR(
+      RunStore::AppendStep(txn, rec.run.run_id(), rec.run.state(), error, now, job_id, attempt));
+  effects.finished = rec.run;
+  effects.failure_cause = cause;
   return absl::OkStatus();
+}
+
+absl::StatusOr<int> RunOrchestrator::ExpireOnce() {
+  std::vector<Effects> each;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    each.clear();
+    const absl::Time now = clock_->Now();
+    ASSIGN_OR_RETURN(std::vector<RunRecord> expired,
+                     RunStore::LockUnfinishedCreatedBefore(txn, now - options_.run_timeout,
+                                                           /*limit=*/100));
+    for (RunRecord& rec : expired) {
+      Effects effects;
+      const std::string error =
+          absl::StrCat("timed out after ", absl::FormatDuration(options_.run_timeout),
+                       " in state ", StateName(rec.run.state()));
+      RETURN_IF_ERROR(FailInTxn(txn, rec, error, "timeout", now, effects));
+      each.push_back(std::move(effects));
+    }
+    return absl::OkStatus();
+  }));
+  for (const Effects& effects : each) Report(effects);
+  return static_cast<int>(each.size());
+}
+
+absl::Status RunOrchestrator::HandleDeadLetter(const std::string& job_stream,
+                                               const std::string& payload,
+                                               const std::string& reason) {
+  std::string tenant_id, run_id, job_id;
+  if (job_stream == kTransferJobsStream) {
+    auto job = DecodeQueueMessage<v1::TransferJob>(payload);
+    if (job.ok()) tenant_id = job->tenant_id(), run_id = job->run_id(), job_id = job->job_id();
+  } else {
+    auto job = DecodeQueueMessage<v1::RosterJob>(payload);
+    if (job.ok()) tenant_id = job->tenant_id(), run_id = job->run_id(), job_id = job->job_id();
+  }
+  if (run_id.empty() || job_id.empty()) {
+    log::Error("dead-lettered entry is not a job of a run; nothing to fail",
+               {{"stream", job_stream}, {"reason", reason}});
+    return absl::OkStatus();
+  }
+  const std::string error =
+      absl::StrCat("job ", job_id, " dead-lettered from ", job_stream, ": ",
+                   reason.empty() ? "no reason recorded" : reason);
+  Effects effects;
+  bool failed = false;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    effects = Effects();
+    failed = false;
+    auto got = RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true);
+    if (absl::IsNotFound(got.status())) return absl::OkStatus();
+    if (!got.ok()) return got.status();
+    RunRecord rec = std::move(*got);
+    if (IsTerminal(rec.run.state()) || rec.current_job_id != job_id) return absl::OkStatus();
+    failed = true;
+    return FailInTxn(txn, rec, error, "dead_letter", clock_->Now(), effects);
+  }));
+  log::Warn(failed ? "run failed: its job was dead-lettered"
+                   : "dead-lettered job is no longer its run's current job; ignored",
+            {{"run_id", run_id}, {"tenant", tenant_id}, {"job_id", job_id}, {"reason", reason}});
+  Report(effects);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Run> RunOrchestrator::CancelRun(const std::string& tenant_id,
+                                                   const std::string& run_id,
+                                                   const std::string& requested_by,
+                                                   const std::string& reason) {
+  if (tenant_id.empty()) return absl::InvalidArgumentError("tenant_id: is required");
+  if (run_id.empty()) return absl::InvalidArgumentError("run_id: is required");
+  Effects effects;
+  v1::Run out;
+  int64_t dropped = 0;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    effects = Effects();
+    ASSIGN_OR_RETURN(RunRecord rec, RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true));
+    const v1::RunState state = rec.run.state();
+    if (state == v1::RUN_STATE_CANCELLED) {  // cancelled before: the same answer
+      out = rec.run;
+      return absl::OkStatus();
+    }
+    if (IsTerminal(state) && state != v1::RUN_STATE_HELD) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run_id, " already finished ", StateName(state),
+                       "; only a run in progress or HELD can be cancelled"));
+    }
+    const absl::Time now = clock_->Now();
+    const std::string step = StepName(state);
+    const std::string job_id = rec.current_job_id;
+    if (!step.empty() && rec.step_started_at.has_value()) {
+      effects.step_attempts.push_back({rec.run.direction(), step, "cancelled",
+                                       std::max(absl::ZeroDuration(), now - *rec.step_started_at)});
+    }
+    ASSIGN_OR_RETURN(dropped, Outbox::DropUnsent(txn, run_id));
+    rec.run.set_cancelled_by(requested_by);
+    rec.run.set_cancel_reason(reason);
+    Finish(rec, v1::RUN_STATE_CANCELLED, now);
+    RETURN_IF_ERROR(RunStore::Update(txn, rec));
+    std::string detail = absl::StrCat("cancelled in state ", StateName(state), " by ",
+                                      requested_by.empty() ? "an unnamed operator" : requested_by);
+    if (!reason.empty()) absl::StrAppend(&detail, ": ", reason);
+    if (dropped > 0) absl::StrAppend(&detail, "; its unpublished job was dropped");
+    RETURN_IF_ERROR(RunStore::AppendStep(txn, run_id, v1::RUN_STATE_CANCELLED, detail, now,
+                                         job_id, std::max(1, rec.run.attempt())));
+    effects.finished = rec.run;
+    out = rec.run;
+    return absl::OkStatus();
+  }));
+  if (effects.finished.has_value()) {
+    log::Info("run cancelled", {{"run_id", run_id},
+                                {"tenant", tenant_id},
+                                {"by", requested_by},
+                                {"reason", reason},
+                                {"dropped_jobs", absl::StrCat(dropped)}});
+  }
+  Report(effects);
+  return out;
+}
+
+absl::StatusOr<v1::Run> RunOrchestrator::CompleteApproval(const std::string& tenant_id,
+                                                          const std::string& run_id,
+                                                          const v1::ImportSummary& approval,
+                                                          const std::string& approved_by) {
+  Effects effects;
+  v1::Run out;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    effects = Effects();
+    ASSIGN_OR_RETURN(RunRecord rec, RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true));
+    if (rec.run.state() == v1::RUN_STATE_SUCCEEDED && rec.run.has_approved_at()) {
+      out = rec.run;  // approved before (e.g. two ApproveRun calls at once)
+      return absl::OkStatus();
+    }
+    if (rec.run.state() != v1::RUN_STATE_HELD) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run_id, " is ", StateName(rec.run.state()),
+                       ", no longer HELD; the roster applied the approval of import ",
+                       approval.import_id(), " but the run was not changed"));
+    }
+    const absl::Time now = clock_->Now();
+    *rec.run.mutable_import_summary() = approval;
+    rec.run.set_approved_by(approved_by);
+    *rec.run.mutable_approved_at() = ToProtoTime(now);
+    Finish(rec, v1::RUN_STATE_SUCCEEDED, now);
+    RETURN_IF_ERROR(RunStore::Update(txn, rec));
+    RETURN_IF_ERROR(RunStore::AppendStep(
+        txn, run_id, v1::RUN_STATE_SUCCEEDED,
+        absl::StrCat("held removals of import ", approval.import_id(), " approved by ",
+                     approved_by.empty() ? "an unnamed operator" : approved_by, ": ",
+                     approval.deleted(), " deleted, ", approval.deactivated(),
+                     " deactivated in total; ", SummaryText(approval)),
+        now));
+    effects.finished = rec.run;
+    out = rec.run;
+    return absl::OkStatus();
+  }));
+  Report(effects);
+  return out;
 }
 
 absl::Status RunOrchestrator::HandleDelivery(const Delivery& delivery) {
@@ -338,7 +685,6 @@ absl::StatusOr<int> RunOrchestrator::TickOnce() {
                      IntegrationStore::LockDue(txn, now, /*limit=*/100));
     for (const StoredIntegration& s : due) {
       const v1::Integration& in = s.integration;
-      const absl::Time slot = FromProtoTime(in.next_run_at());
       auto cron = CronSchedule::Parse(in.schedule());
       absl::TimeZone zone;
       if (!cron.ok() || !absl::LoadTimeZone(in.time_zone(), &zone)) {
@@ -350,19 +696,24 @@ absl::StatusOr<int> RunOrchestrator::TickOnce() {
         RETURN_IF_ERROR(IntegrationStore::SetNextRunAt(txn, in.integration_id(), std::nullopt));
         continue;
       }
+      // Misfire catch-up, blackout windows and next_run_at: schedule_ticker.h.
+      ASSIGN_OR_RETURN(std::optional<absl::Time> due_slot,
+                       ScheduleDueSlot(txn, s, *cron, zone, now));
+      if (!due_slot.has_value()) continue;
       ASSIGN_OR_RETURN(std::optional<v1::Run> run,
-                       StartRunInTxn(txn, s, v1::RUN_TRIGGER_SCHEDULE, slot));
+                       StartRunInTxn(txn, s, v1::RUN_TRIGGER_SCHEDULE, *due_slot));
       if (run.has_value()) {
         ++created;
         started_runs.push_back(*run);
       }
-      // Missed slots (the scheduler was down) collapse into the one run just created.
-      const absl::Time next = cron->NextFire(std::max(now, slot), zone);
-      RETURN_IF_ERROR(IntegrationStore::SetNextRunAt(txn, in.integration_id(), next));
     }
     return absl::OkStatus();
   }));
   for (const v1::Run& run : started_runs) {
+    if (metrics_ != nullptr) {
+      metrics_->RunStarted(run.direction(), run.trigger(),
+                           FromProtoTime(run.created_at()) - FromProtoTime(run.scheduled_for()));
+    }
     log::Info(
         "scheduled run created",
         {{"run_id", run.run_id()},
@@ -372,6 +723,36 @@ absl::StatusOr<int> RunOrchestrator::TickOnce() {
                                             absl::UTCTimeZone())}});
   }
   return created;
+}
+
+}  // namespace rostersync::scheduler
+
+namespace rostersync::scheduler {
+
+DeadLetterConsumer::DeadLetterConsumer(RunOrchestrator* orchestrator, RedisOptions redis,
+                                       std::string job_stream, std::string consumer_name)
+    : orchestrator_(orchestrator),
+      job_stream_(std::move(job_stream)),
+      dead_stream_(job_stream_ + ":dead"),
+      conn_(redis),
+      consumer_(redis,
+                ConsumerOptions{.stream = dead_stream_,
+                                .group = "scheduler",
+                                .consumer = std::move(consumer_name)},
+                [this](const Delivery& d) { return Handle(d); }) {}
+
+absl::Status DeadLetterConsumer::Handle(const Delivery& delivery) {
+  // StreamConsumer put the reason in a field of its own next to "msg".
+  std::string reason;
+  auto entry = conn_.Command({"XRANGE", dead_stream_, delivery.id, delivery.id});
+  if (!entry.ok()) return entry.status();  // Redis trouble: leave it pending, retry
+  if (!entry->elements.empty() && entry->elements[0].elements.size() == 2) {
+    const auto& fields = entry->elements[0].elements[1].elements;
+    for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+      if (fields[i].str == "reason") reason = fields[i + 1].str;
+    }
+  }
+  return orchestrator_->HandleDeadLetter(job_stream_, delivery.payload, reason);
 }
 
 }  // namespace rostersync::scheduler

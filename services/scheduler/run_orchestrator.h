@@ -12,13 +12,22 @@
 //   export: QUEUED -> RENDERING (RosterJob OP_EXPORT, job "<run>:render")
 //             RENDERED     -> UPLOADING (TransferJob OP_UPLOAD, job "<run>:upload")
 //           UPLOADING: UPLOADED -> SUCCEEDED
-//   any step: FAILED -> FAILED
+//   any step: FAILED -> FAILED; FAILED with `retryable` -> the same state, the step's job
+//             queued again as "<run>:<step>:<attempt>" with a not-before time (exponential
+//             backoff with jitter) until OrchestratorOptions.step_max_attempts, then FAILED
+//             "<step> failed after N attempts: <last error>"
+//   any unfinished run: its current job dead-lettered -> FAILED (DeadLetterConsumer);
+//             older than run_timeout -> FAILED "timed out after X in state Y" (ExpireOnce);
+//             CancelRun -> CANCELLED (its unpublished job dropped)
+//   HELD: ApproveRun (RunService: RosterService.ApproveDeletions) -> SUCCEEDED; CancelRun
 //
 // An event applies only when its job_id is the run's current job; anything else (a
-// redelivered or stale event) is ignored, so event handling is idempotent.
+// redelivered or stale event, an event for a finished or cancelled run) is ignored, so event
+// handling is idempotent.
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,6 +38,7 @@
 #include "rostersync/v1/scheduler.pb.h"
 #include "services/scheduler/clock.h"
 #include "services/scheduler/integration_store.h"
+#include "services/scheduler/run_store.h"
 #include "services/scheduler/scheduler_metrics.h"
 
 namespace rostersync::scheduler {
@@ -36,10 +46,32 @@ namespace rostersync::scheduler {
 // "<tenant_id>/<integration_id>": the associated data bound into sealed credentials.
 std::string CredentialContext(const std::string& tenant_id, const std::string& integration_id);
 
+struct OrchestratorOptions {
+  // Attempts per step, the first included (1: no retries). A worker's retryable failure
+  // past this fails the run.
+  int step_max_attempts = 3;
+  // Backoff before attempt n+1: min(retry_initial * 2^(n-1), retry_max), of which the upper
+  // half is random (jitter): the wait is in [backoff/2, backoff].
+  absl::Duration retry_initial = absl::Seconds(30);
+  absl::Duration retry_max = absl::Minutes(10);
+  // A run not finished this long after its creation fails (HELD runs are finished: they wait
+  // for a person, not a worker).
+  absl::Duration run_timeout = absl::Hours(4);
+};
+
+// The wait before retrying after attempt `failed_attempt` (1-based) failed; `unit_random`
+// in [0, 1) picks the point in [backoff/2, backoff].
+absl::Duration RetryBackoff(int failed_attempt, absl::Duration initial, absl::Duration max,
+                            double unit_random);
+
+// "fetch", "import", "render", "upload" for the working states; "" otherwise.
+std::string StepName(v1::RunState state);
+
 class RunOrchestrator {
  public:
   // `metrics` may be null.
-  RunOrchestrator(PgPool* pool, Clock* clock, SchedulerMetrics* metrics);
+  RunOrchestrator(PgPool* pool, Clock* clock, SchedulerMetrics* metrics,
+                  OrchestratorOptions options = {});
 
   // Manual trigger: FAILED_PRECONDITION for a deactivated integration, NOT_FOUND for an
   // unknown one (or another tenant's).
@@ -64,10 +96,76 @@ class RunOrchestrator {
   // the number of runs created.
   absl::StatusOr<int> TickOnce();
 
+  // Fails unfinished runs older than run_timeout ("timed out after X in state Y") and drops
+  // their unpublished jobs. Safe with several replicas (rows locked SKIP LOCKED). Returns how
+  // many runs it failed.
+  absl::StatusOr<int> ExpireOnce();
+
+  // A job payload that reached "<job_stream>:dead": fails the run when that job is still the
+  // run's current one ("job <id> dead-lettered from <stream>: <reason>"). OK also when the
+  // payload does not parse or the run has moved on (nothing to do).
+  absl::Status HandleDeadLetter(const std::string& job_stream, const std::string& payload,
+                                const std::string& reason);
+
+  // CancelRun: see CancelRunRequest in scheduler.proto.
+  absl::StatusOr<v1::Run> CancelRun(const std::string& tenant_id, const std::string& run_id,
+                                    const std::string& requested_by, const std::string& reason);
+
+  // ApproveRun, second half: the roster applied the held removals (`approval`); a HELD run
+  // becomes SUCCEEDED. A run already approved is returned as it is.
+  absl::StatusOr<v1::Run> CompleteApproval(const std::string& tenant_id,
+                                           const std::string& run_id,
+                                           const v1::ImportSummary& approval,
+                                           const std::string& approved_by);
+
+  const OrchestratorOptions& options() const { return options_; }
+
  private:
+  // What a committed transaction reports to logs and metrics afterwards.
+  struct Effects {
+    std::optional<v1::Run> finished;
+    std::string failure_cause;  // rostersync_run_failures_total{cause}
+    struct StepAttempt {
+      v1::RunDirection direction;
+      std::string step;
+      std::string outcome;  // "ok", "failed", "retry"
+      absl::Duration duration;
+    };
+    std::vector<StepAttempt> step_attempts;
+  };
+  void Report(const Effects& effects);
+  // Fails `rec` (not terminal) with `error`, drops its unpublished job, records the step.
+  absl::Status FailInTxn(pqxx::work& txn, RunRecord& rec, const std::string& error,
+                         const std::string& cause, absl::Time now, Effects& effects);
+  // Queues the current step's job again with a new job id, not before `not_before`.
+  absl::StatusOr<std::string> RequeueStepJob(pqxx::work& txn, const RunRecord& rec,
+                                             const StoredIntegration& stored, int attempt,
+                                             absl::Time not_before, absl::Time now);
+
   PgPool* pool_;
   Clock* clock_;
   SchedulerMetrics* metrics_;
+  OrchestratorOptions options_;
+};
+
+// Consumes "<job_stream>:dead" (group "scheduler") and hands each dead-lettered job to
+// RunOrchestrator::HandleDeadLetter with the reason StreamConsumer recorded.
+class DeadLetterConsumer {
+ public:
+  DeadLetterConsumer(RunOrchestrator* orchestrator, RedisOptions redis, std::string job_stream,
+                     std::string consumer_name);
+  void Start() { consumer_.Start(); }
+  void Stop() { consumer_.Stop(); }
+  absl::StatusOr<bool> PollOnce() { return consumer_.PollOnce(); }
+
+ private:
+  absl::Status Handle(const Delivery& delivery);
+
+  RunOrchestrator* orchestrator_;
+  std::string job_stream_;
+  std::string dead_stream_;
+  RedisConnection conn_;  // reads the entry's "reason"; used only on the consumer's thread
+  StreamConsumer consumer_;
 };
 
 }  // namespace rostersync::scheduler

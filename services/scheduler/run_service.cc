@@ -1,11 +1,14 @@
 #include "services/scheduler/run_service.h"
 
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
 #include "common/page_token.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
@@ -35,8 +38,58 @@ absl::StatusOr<std::optional<std::pair<int64_t, std::string>>> DecodeRunCursor(
 
 }  // namespace
 
-RunService::RunService(PgPool* pool, RunOrchestrator* orchestrator)
-    : pool_(pool), orchestrator_(orchestrator) {}
+RunService::RunService(PgPool* pool, RunOrchestrator* orchestrator,
+                       v1::RosterService::StubInterface* roster, absl::Duration roster_timeout)
+    : pool_(pool), orchestrator_(orchestrator), roster_(roster), roster_timeout_(roster_timeout) {}
+
+absl::StatusOr<v1::Run> RunService::Cancel(const v1::CancelRunRequest& request) {
+  return orchestrator_->CancelRun(request.tenant_id(), request.run_id(), request.requested_by(),
+                                  request.reason());
+}
+
+absl::StatusOr<v1::Run> RunService::Approve(const v1::ApproveRunRequest& request) {
+  if (request.tenant_id().empty()) return absl::InvalidArgumentError("tenant_id: is required");
+  if (request.run_id().empty()) return absl::InvalidArgumentError("run_id: is required");
+  RunRecord rec;
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(rec, RunStore::Get(txn, request.tenant_id(), request.run_id()));
+    return absl::OkStatus();
+  }));
+  v1::GetRunRequest get;
+  get.set_tenant_id(request.tenant_id());
+  get.set_run_id(request.run_id());
+  const v1::Run& run = rec.run;
+  if (run.state() == v1::RUN_STATE_SUCCEEDED && run.has_approved_at()) return Get(get);
+  if (run.state() != v1::RUN_STATE_HELD) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", run.run_id(), " is ", absl::AsciiStrToUpper(OutcomeLabel(run.state())),
+        "; only a HELD run (an import whose removals wait for approval) can be approved"));
+  }
+  const std::string& import_id = run.import_summary().import_id();
+  if (import_id.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", run.run_id(), " is HELD but records no import id to approve"));
+  }
+  if (roster_ == nullptr) {
+    return absl::UnavailableError("roster service: no --roster_address configured");
+  }
+  v1::ApproveDeletionsRequest approve;
+  approve.set_tenant_id(run.tenant_id());
+  approve.set_import_id(import_id);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + roster_timeout_));
+  v1::ImportSummary approval;
+  grpc::Status status = roster_->ApproveDeletions(&context, approve, &approval);
+  if (!status.ok()) {
+    absl::Status s = FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("roster service: ApproveDeletions of import ",
+                                               import_id, ": ", s.message()));
+  }
+  RETURN_IF_ERROR(orchestrator_->CompleteApproval(run.tenant_id(), run.run_id(), approval,
+                                                  request.approved_by())
+                      .status());
+  return Get(get);
+}
 
 absl::StatusOr<v1::Run> RunService::Trigger(const v1::TriggerRunRequest& request) {
   return orchestrator_->TriggerRun(request.tenant_id(), request.integration_id());
@@ -94,6 +147,37 @@ grpc::ServerUnaryReactor* RunGrpcService::GetRun(grpc::CallbackServerContext* co
                                                  const v1::GetRunRequest* request,
                                                  v1::Run* response) {
   return FinishUnary(context, impl_->Get(*request), response);
+}
+
+RunGrpcService::~RunGrpcService() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](int* n) { return *n == 0; }, &in_flight_));
+}
+
+grpc::ServerUnaryReactor* RunGrpcService::CancelRun(grpc::CallbackServerContext* context,
+                                                    const v1::CancelRunRequest* request,
+                                                    v1::Run* response) {
+  return FinishUnary(context, impl_->Cancel(*request), response);
+}
+
+grpc::ServerUnaryReactor* RunGrpcService::ApproveRun(grpc::CallbackServerContext* context,
+                                                     const v1::ApproveRunRequest* request,
+                                                     v1::Run* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  // The roster's ApproveDeletions takes a backup first: keep it off the callback threads.
+  std::thread([this, reactor, request, response] {
+    absl::StatusOr<v1::Run> result = impl_->Approve(*request);
+    if (result.ok()) *response = *std::move(result);
+    reactor->Finish(ToGrpcStatus(result.status()));
+    absl::MutexLock lock(&mu_);
+    --in_flight_;
+  }).detach();
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* RunGrpcService::ListRuns(grpc::CallbackServerContext* context,

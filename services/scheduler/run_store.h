@@ -1,7 +1,8 @@
 #pragma once
 
 // Runs, their step history and the outbox, in the "scheduler" schema (integration_store.h
-// creates the tables). Every function runs inside a caller's transaction.
+// creates the tables; ApplyOrchestrationMigrations adds the orchestration columns). Every
+// function runs inside a caller's transaction.
 #include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
@@ -11,16 +12,25 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/pg.h"
 #include "rostersync/v1/scheduler.pb.h"
 
 namespace rostersync::scheduler {
 
+// ApplySchedulerMigrations, then the run orchestration columns (version 101 of the
+// "scheduler" schema: attempts, retry times, cancel/approve records, outbox run_id and
+// not_before). Safe to run again and from several replicas at once.
+absl::Status ApplyOrchestrationMigrations(PgPool& pool);
+
 struct RunRecord {
   v1::Run run;                 // steps not filled in (see RunStore::Steps)
   std::string current_job_id;  // the job whose event may move the run on; "" when finished
+  // When the current step (its current attempt) was queued; unset when finished.
+  std::optional<absl::Time> step_started_at;
 };
 
-// SUCCEEDED, FAILED, SKIPPED and HELD: the scheduler expects no further event for the run.
+// SUCCEEDED, FAILED, SKIPPED, HELD and CANCELLED: the scheduler expects no further worker
+// event for the run (a HELD run waits for ApproveRun or CancelRun).
 bool IsTerminal(v1::RunState state);
 
 class RunStore {
@@ -34,7 +44,8 @@ class RunStore {
   // Writes the mutable columns (state, error, files, summary, current job, timestamps).
   static absl::Status Update(pqxx::work& txn, const RunRecord& record);
   static absl::Status AppendStep(pqxx::work& txn, const std::string& run_id, v1::RunState state,
-                                 const std::string& detail, absl::Time at);
+                                 const std::string& detail, absl::Time at,
+                                 const std::string& job_id = "", int attempt = 1);
   static absl::StatusOr<std::vector<v1::RunStepRecord>> Steps(pqxx::work& txn,
                                                               const std::string& run_id);
 
@@ -49,6 +60,10 @@ class RunStore {
   // Newest first (created_at DESC, run_id DESC).
   static absl::StatusOr<std::vector<RunRecord>> List(pqxx::work& txn, const ListQuery& query);
   static absl::StatusOr<int64_t> CountInProgress(pqxx::work& txn);
+  // Unfinished runs created at or before `created_before`, oldest first, locked FOR UPDATE
+  // SKIP LOCKED (a replica's timeout pass skips what another holds).
+  static absl::StatusOr<std::vector<RunRecord>> LockUnfinishedCreatedBefore(
+      pqxx::work& txn, absl::Time created_before, int limit);
 };
 
 class Outbox {
@@ -58,10 +73,21 @@ class Outbox {
     std::string stream;
     std::string payload;
   };
+  // `run_id` lets CancelRun and the timeout pass drop the run's unpublished job;
+  // `not_before` holds a retry back until then (the relay skips it until `now` reaches it).
   static absl::Status Enqueue(pqxx::work& txn, const std::string& stream,
-                              const std::string& payload, absl::Time at);
-  // The oldest unsent entries in id order, locked FOR UPDATE SKIP LOCKED.
-  static absl::StatusOr<std::vector<Entry>> LockUnsent(pqxx::work& txn, int limit);
+                              const std::string& payload, absl::Time at,
+                              const std::string& run_id = "",
+                              std::optional<absl::Time> not_before = std::nullopt);
+  // The oldest unsent entries due at `now` (not_before unset or <= now) in id order, locked
+  // FOR UPDATE SKIP LOCKED.
+  static absl::StatusOr<std::vector<Entry>> LockUnsent(pqxx::work& txn, int limit,
+                                                       absl::Time now = absl::InfiniteFuture());
+  // The run's most recently enqueued entry (its current job), published or not.
+  static absl::StatusOr<std::optional<Entry>> LastForRun(pqxx::work& txn,
+                                                         const std::string& run_id);
+  // Deletes the run's entries not yet published; returns how many.
+  static absl::StatusOr<int64_t> DropUnsent(pqxx::work& txn, const std::string& run_id);
   static absl::Status MarkSent(pqxx::work& txn, const std::vector<int64_t>& ids, absl::Time at);
   static absl::StatusOr<int64_t> CountPending(pqxx::work& txn);
 };

@@ -1,5 +1,7 @@
 #include "services/scheduler/scheduler_metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 
 namespace rostersync::scheduler {
@@ -48,7 +50,80 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
       queue_length_(prometheus::BuildGauge()
                         .Name("rostersync_queue_length")
                         .Help("Entries in a Redis stream (XLEN).")
-                        .Register(registry)) {}
+                        .Register(registry)),
+      run_failures_(prometheus::BuildCounter()
+                        .Name("rostersync_run_failures_total")
+                        .Help("Failed runs by cause: worker, rejected, retries_exhausted, "
+                              "dead_letter, timeout.")
+                        .Register(registry)),
+      runs_started_(prometheus::BuildCounter()
+                        .Name("rostersync_runs_started_total")
+                        .Help("Runs created, by direction and trigger.")
+                        .Register(registry)),
+      start_lag_(prometheus::BuildHistogram()
+                     .Name("rostersync_run_start_lag_seconds")
+                     .Help("Scheduled runs: from the schedule slot to the run's creation.")
+                     .Register(registry)
+                     .Add({}, prometheus::Histogram::BucketBoundaries{
+                                  0.5, 1, 5, 10, 30, 60, 120, 300, 900, 3600})),
+      step_duration_(prometheus::BuildHistogram()
+                         .Name("rostersync_run_step_duration_seconds")
+                         .Help("One attempt of a run step, from its job being queued (or its "
+                               "retry time) to the event that ended it.")
+                         .Register(registry)) {}
+
+namespace {
+
+const prometheus::Histogram::BucketBoundaries kStepBuckets = {
+    0.5, 1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600};
+
+std::string TriggerLabel(v1::RunTrigger trigger) {
+  switch (trigger) {
+    case v1::RUN_TRIGGER_MANUAL:
+      return "manual";
+    case v1::RUN_TRIGGER_SCHEDULE:
+      return "schedule";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace
+
+void SchedulerMetrics::RunStarted(v1::RunDirection direction, v1::RunTrigger trigger,
+                                  std::optional<absl::Duration> lag) {
+  runs_started_.Add({{"direction", DirectionLabel(direction)}, {"trigger", TriggerLabel(trigger)}})
+      .Increment();
+  if (lag.has_value()) {
+    start_lag_.Observe(absl::ToDoubleSeconds(std::max(absl::ZeroDuration(), *lag)));
+  }
+}
+
+void SchedulerMetrics::RunFailed(const std::string& cause) {
+  run_failures_.Add({{"cause", cause}}).Increment();
+}
+
+void SchedulerMetrics::StepAttemptFinished(v1::RunDirection direction, const std::string& step,
+                                           const std::string& outcome, absl::Duration duration) {
+  step_duration_
+      .Add({{"direction", DirectionLabel(direction)}, {"step", step}, {"outcome", outcome}},
+           kStepBuckets)
+      .Observe(absl::ToDoubleSeconds(duration));
+}
+
+double SchedulerMetrics::RunFailures(const std::string& cause) {
+  return run_failures_.Add({{"cause", cause}}).Value();
+}
+
+uint64_t SchedulerMetrics::StepAttempts(v1::RunDirection direction, const std::string& step,
+                                        const std::string& outcome) {
+  prometheus::ClientMetric m =
+      step_duration_
+          .Add({{"direction", DirectionLabel(direction)}, {"step", step}, {"outcome", outcome}},
+               kStepBuckets)
+          .Collect();
+  return m.histogram.sample_count;
+}
 
 void SchedulerMetrics::RunFinished(const std::string& tenant_id, const std::string& integration_id,
                                    v1::RunDirection direction, v1::RunState outcome,

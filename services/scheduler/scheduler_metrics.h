@@ -2,8 +2,19 @@
 
 // The scheduler's Prometheus metrics.
 //   rostersync_runs_total{direction,outcome}            counter, on each finished run
+//                                                       (outcome: succeeded, failed, skipped,
+//                                                       held, cancelled; an approved HELD run
+//                                                       counts again as succeeded)
+//   rostersync_run_failures_total{cause}                counter: worker, rejected,
+//                                                       retries_exhausted, dead_letter, timeout
 //   rostersync_run_duration_seconds{direction}          histogram, created -> finished
-//   rostersync_last_success_timestamp_seconds{tenant,integration_id}  gauge
+//   rostersync_runs_started_total{direction,trigger}    counter (trigger: manual, schedule)
+//   rostersync_run_start_lag_seconds                    histogram, scheduled slot -> run created
+//   rostersync_run_step_duration_seconds{direction,step,outcome}  histogram, one step attempt:
+//       queued (or its retry time) -> the event ending it; step fetch|import|render|upload,
+//       outcome ok|retry|failed|cancelled
+//   rostersync_last_success_timestamp_seconds{tenant,integration_id}  gauge (one series per
+//       integration: the tenant label adds no series, integration ids are globally unique)
 //   rostersync_runs_in_progress                         gauge, sampled from PostgreSQL
 //   rostersync_outbox_pending                           gauge, sampled from PostgreSQL
 //   rostersync_queue_length{stream}                     gauge, XLEN sampled from Redis
@@ -14,10 +25,12 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "absl/time/time.h"
 #include "rostersync/v1/common.pb.h"
+#include "rostersync/v1/scheduler.pb.h"
 
 namespace rostersync::scheduler {
 
@@ -29,12 +42,22 @@ class SchedulerMetrics {
   void RunFinished(const std::string& tenant_id, const std::string& integration_id,
                    v1::RunDirection direction, v1::RunState outcome, absl::Duration duration,
                    absl::Time finished_at);
+  // A run was created; `lag` (scheduled runs) is from its slot to its creation.
+  void RunStarted(v1::RunDirection direction, v1::RunTrigger trigger,
+                  std::optional<absl::Duration> lag);
+  void RunFailed(const std::string& cause);
+  void StepAttemptFinished(v1::RunDirection direction, const std::string& step,
+                           const std::string& outcome, absl::Duration duration);
   void SetRunsInProgress(int64_t n) { runs_in_progress_.Set(static_cast<double>(n)); }
   void SetOutboxPending(int64_t n) { outbox_pending_.Set(static_cast<double>(n)); }
   void SetQueueLength(const std::string& stream, int64_t n);
 
   // For tests.
   double RunsTotal(v1::RunDirection direction, v1::RunState outcome);
+  double RunFailures(const std::string& cause);
+  // Observations in rostersync_run_step_duration_seconds for these labels.
+  uint64_t StepAttempts(v1::RunDirection direction, const std::string& step,
+                        const std::string& outcome);
 
  private:
   prometheus::Family<prometheus::Counter>& runs_total_;
@@ -43,9 +66,13 @@ class SchedulerMetrics {
   prometheus::Gauge& runs_in_progress_;
   prometheus::Gauge& outbox_pending_;
   prometheus::Family<prometheus::Gauge>& queue_length_;
+  prometheus::Family<prometheus::Counter>& run_failures_;
+  prometheus::Family<prometheus::Counter>& runs_started_;
+  prometheus::Histogram& start_lag_;
+  prometheus::Family<prometheus::Histogram>& step_duration_;
 };
 
-// "import" / "export"; "succeeded" / "failed" / "skipped".
+// "import" / "export"; "succeeded" / "failed" / "skipped" / "held" / "cancelled".
 std::string DirectionLabel(v1::RunDirection direction);
 std::string OutcomeLabel(v1::RunState state);
 

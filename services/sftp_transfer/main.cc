@@ -1,5 +1,5 @@
 // rostersync-sftp-transfer: consumes TransferJobs (fetch from / upload to customers' SFTP
-// servers) and serves TransferService.TestConnection.
+// servers) and serves TransferService (TestConnection, ScanHostKey, Reprocess).
 #include <unistd.h>
 
 #include <iostream>
@@ -45,6 +45,10 @@ int main(int argc, char** argv) {
   auto* master_key_file = flags.String(
       "master_key_file", "",
       "file holding the master key that seals credentials (else env ROSTERSYNC_MASTER_KEY)");
+  auto* previous_master_key_file = flags.String(
+      "previous_master_key_file", "",
+      "comma-separated files of previous master keys, still accepted for opening credentials "
+      "during a key rotation (also env ROSTERSYNC_PREVIOUS_MASTER_KEY)");
   auto* consumer_name = flags.String("consumer_name", "",
                                      "unique consumer name in the Redis group (default host-pid)");
   flags.AddCheck([&]() -> absl::Status {
@@ -55,7 +59,8 @@ int main(int argc, char** argv) {
   flags.ParseOrExit(argc, argv);
   if (consumer_name->empty()) *consumer_name = DefaultConsumerName();
 
-  auto sealer = Sealer::Load(*master_key_file, "ROSTERSYNC_MASTER_KEY");
+  auto sealer = Sealer::LoadKeyRing(*master_key_file, "ROSTERSYNC_MASTER_KEY",
+                                    *previous_master_key_file, "ROSTERSYNC_PREVIOUS_MASTER_KEY");
   if (!sealer.ok()) return Die("cannot load the master key", sealer.status(), 2);
   auto redis_options = ParseRedisAddress(*redis, "--redis");
   if (!redis_options.ok()) return Die("bad --redis", redis_options.status(), 2);
@@ -70,7 +75,7 @@ int main(int argc, char** argv) {
   transfer::Libssh2Connector connector;
   transfer::TransferWorker worker(&connector, &archive, &publisher, ledger->get(), &*sealer);
   transfer::ConnectionTester tester(&connector, &*sealer);
-  transfer::TransferServiceImpl service(&tester);
+  transfer::TransferServiceImpl service(&tester, ledger->get());
 
   ServerOptions options;
   options.service_name = "sftp-transfer";

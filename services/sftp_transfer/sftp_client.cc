@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <libssh2.h>
 #include <libssh2_sftp.h>
+#include <linux/sockios.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,12 +23,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "common/log.h"
 #include "services/sftp_transfer/sftp_metrics.h"
 
 namespace rostersync::transfer {
 namespace {
 
-constexpr size_t kIoBufferSize = 1 << 20;  // 1 MiB reads and writes: large SFTP windows
+constexpr size_t kIoBufferSize = 4 << 20;  // 4 MiB reads and writes: large SFTP windows
+// SSH keepalives go out at most once per keepalive interval (Libssh2Connector) while a session
+// is busy (checked every read/write round) or idle between listings (SftpSession::KeepAlive), so
+// NATs and firewalls do not drop a long transfer (e.g. while a slow archive write holds the
+// download) or a long stability wait.
 
 void InitLibssh2Once() {
   static std::once_flag once;
@@ -332,6 +339,7 @@ class Libssh2Session : public SftpSession {
     int64_t total = 0;
     absl::Status status;
     for (;;) {
+      SendKeepaliveIfDue();
       ssize_t n = libssh2_sftp_read(file, buffer.data(), buffer.size());
       if (n == 0) break;
       if (n < 0) {
@@ -358,32 +366,54 @@ class Libssh2Session : public SftpSession {
         LIBSSH2_FXF_WRITE | LIBSSH2_FXF_CREAT | LIBSSH2_FXF_TRUNC,
         LIBSSH2_SFTP_S_IRUSR | LIBSSH2_SFTP_S_IWUSR | LIBSSH2_SFTP_S_IRGRP | LIBSSH2_SFTP_S_IROTH,
         LIBSSH2_SFTP_OPENFILE);
-    if (file == nullptr) return Fail("upload", absl::StrCat("create \"", temp, "\""));
+    if (file == nullptr) {
+      return Fail("upload", absl::StrCat("create \"", temp, "\" in folder \"",
+                                         folder.empty() ? "." : folder, "\""));
+    }
 
-    int64_t total = 0;
-    std::string pending;
-    pending.reserve(kIoBufferSize);
-    auto flush = [&]() -> absl::Status {
-      size_t off = 0;
-      while (off < pending.size()) {
-        ssize_t n = libssh2_sftp_write(file, pending.data() + off, pending.size() - off);
-        if (n < 0) return Fail("upload", absl::StrCat("write \"", temp, "\" at byte ", total));
-        off += static_cast<size_t>(n);
-        total += n;
-        SftpMetrics::Get().AddUploadBytes(static_cast<double>(n));
+    // A sliding window over the bytes not yet acknowledged. libssh2 1.10's sftp_write sends a
+    // buffer as pipelined requests of ~30 KB and returns once the first are acknowledged; the
+    // unacknowledged rest must be passed again (it is not sent twice), followed by new bytes.
+    // Topping the window up to kIoBufferSize before every call keeps that much in flight all
+    // the time instead of letting the pipeline drain at each buffer's end.
+    int64_t total = 0;  // acknowledged bytes
+    std::string window;
+    size_t start = 0;  // window[start..] is in flight or not yet sent
+    window.reserve(2 * kIoBufferSize);
+    auto write_some = [&]() -> absl::Status {
+      SendKeepaliveIfDue();
+      ssize_t n = libssh2_sftp_write(file, window.data() + start, window.size() - start);
+      if (n < 0) return Fail("upload", absl::StrCat("write \"", temp, "\" at byte ", total));
+      start += static_cast<size_t>(n);
+      total += n;
+      SftpMetrics::Get().AddUploadBytes(static_cast<double>(n));
+      if (start == window.size()) {
+        window.clear();
+        start = 0;
+      } else if (start >= kIoBufferSize) {
+        window.erase(0, start);  // at most kIoBufferSize bytes move, once per kIoBufferSize sent
+        start = 0;
       }
-      pending.clear();
+      return absl::OkStatus();
+    };
+    auto flush = [&]() -> absl::Status {
+      while (start < window.size()) {
+        absl::Status st = write_some();
+        if (!st.ok()) return st;
+      }
       return absl::OkStatus();
     };
     ByteSink sink = [&](std::string_view bytes) -> absl::Status {
       while (!bytes.empty()) {
-        size_t take = std::min(bytes.size(), kIoBufferSize - pending.size());
-        pending.append(bytes.data(), take);
-        bytes.remove_prefix(take);
-        if (pending.size() == kIoBufferSize) {
-          absl::Status st = flush();
+        const size_t in_window = window.size() - start;
+        if (in_window >= kIoBufferSize) {
+          absl::Status st = write_some();
           if (!st.ok()) return st;
+          continue;
         }
+        const size_t take = std::min(bytes.size(), kIoBufferSize - in_window);
+        window.append(bytes.data(), take);
+        bytes.remove_prefix(take);
       }
       return absl::OkStatus();
     };
@@ -423,7 +453,24 @@ class Libssh2Session : public SftpSession {
     return RenameReplacing(from, to, "rename");
   }
 
+  absl::Status KeepAlive() override {
+    if (SendKeepaliveIfDue() != 0) return Fail("keepalive", "send a keepalive");
+    return absl::OkStatus();
+  }
+
  private:
+  // Sends a keepalive when the keepalive interval passed since the last one, but only while the
+  // socket's send queue is empty: libssh2 1.10 ignores EAGAIN on a keepalive, leaving it half
+  // sent, and the next write of other data then fails with LIBSSH2_ERROR_BAD_USE. With an
+  // empty queue the small packet always goes out whole; with a non-empty one the connection is
+  // not idle anyway. A failure shows up on the next read or write.
+  int SendKeepaliveIfDue() {
+    int queued = 0;
+    if (ioctl(fd_, SIOCOUTQ, &queued) != 0 || queued != 0) return 0;
+    int next = 0;
+    return libssh2_keepalive_send(session_, &next);
+  }
+
   // SFTP v3 rename refuses an existing target and libssh2 1.10 has no posix-rename: when the
   // plain rename fails and the target exists, remove the target and rename again.
   absl::Status RenameReplacing(const std::string& from, const std::string& to,
@@ -541,7 +588,10 @@ bool IsTransient(const absl::Status& status) {
   }
 }
 
-Libssh2Connector::Libssh2Connector() { InitLibssh2Once(); }
+Libssh2Connector::Libssh2Connector(absl::Duration keepalive_interval)
+    : keepalive_interval_(keepalive_interval) {
+  InitLibssh2Once();
+}
 
 namespace {
 
@@ -549,7 +599,8 @@ namespace {
 // authentication) and returns a null session.
 absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoint& endpoint,
                                                            const v1::Credentials& credentials,
-                                                           ConnectReport* report, bool scan_only) {
+                                                           ConnectReport* report, bool scan_only,
+                                                           absl::Duration keepalive_interval) {
   using C = Libssh2Connector;
   const int kDefaultPort = C::kDefaultPort;
   const absl::Duration kDefaultConnectTimeout = C::kDefaultConnectTimeout;
@@ -636,7 +687,11 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
         "handshake", "connect",
         absl::UnavailableError(absl::StrCat("SSH handshake with ", where, " failed: ", why)));
   }
-  libssh2_keepalive_config(conn.session, 1, 30);
+  // want_reply 0: libssh2 never consumes the replies, which would pile up in its packet queue;
+  // a dead peer is caught by the operation timeout instead.
+  libssh2_keepalive_config(
+      conn.session, 0,
+      static_cast<unsigned>(std::max<int64_t>(2, absl::ToInt64Seconds(keepalive_interval))));
   record("handshake", absl::OkStatus(), "SSH session established");
 
   // host_key
@@ -657,23 +712,43 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
     return std::unique_ptr<SftpSession>();
   }
   if (NormalizePin(endpoint.host_key_sha256()).empty()) {
-    return fail(
-        "host_key", "host_key",
-        absl::FailedPreconditionError(absl::StrCat(
-            "no host key is pinned for ", where, "; the server presents ", report->host_key.type,
-            " ", actual, ": verify it out of band and set host_key_sha256")));
-  }
-  if (NormalizePin(endpoint.host_key_sha256()) != NormalizePin(actual)) {
+    if (!endpoint.trust_on_first_use()) {
+      return fail(
+          "host_key", "host_key",
+          absl::FailedPreconditionError(absl::StrCat(
+              "no host key is pinned for ", where,
+              " (SftpEndpoint.host_key_sha256 is empty) "
+              "and trust on first use is off; the server presents ",
+              report->host_key.type, " ", actual,
+              ": verify it with the server's operator (`rosterctl integrations "
+              "scan-host-key --host ",
+              endpoint.host(), " --port ", port,
+              "`) and pin it, or opt into trust on first use (SftpEndpoint.trust_on_first_use)")));
+    }
+    log::Info(
+        "SFTP host key trusted on first use (no pin)",
+        {{"remote", where}, {"host_key_type", report->host_key.type}, {"host_key_sha256", actual}});
+    record("host_key", absl::OkStatus(),
+           absl::StrCat(report->host_key.type, " ", actual,
+                        " not pinned; trusted on first use (pin it to detect a change)"));
+  } else if (NormalizePin(endpoint.host_key_sha256()) != NormalizePin(actual)) {
     SftpMetrics::Get().HostKeyMismatch();
+    log::Warn("SFTP host key mismatch; connection refused",
+              {{"remote", where},
+               {"user", endpoint.username()},
+               {"pinned_sha256", endpoint.host_key_sha256()},
+               {"presented_type", report->host_key.type},
+               {"presented_sha256", actual}});
     return fail("host_key", "host_key",
                 absl::FailedPreconditionError(absl::StrCat(
                     "host key mismatch for ", where, ": expected ", endpoint.host_key_sha256(),
                     " but the server presents ", report->host_key.type, " ", actual,
                     "; refusing to connect (the server may have been replaced or its key "
                     "rotated)")));
+  } else {
+    record("host_key", absl::OkStatus(),
+           absl::StrCat(report->host_key.type, " ", actual, " matches the pin"));
   }
-  record("host_key", absl::OkStatus(),
-         absl::StrCat(report->host_key.type, " ", actual, " matches the pin"));
 
   // auth, bounded by the operation timeout
   libssh2_session_set_timeout(conn.session, static_cast<long>(ToMillis(operation_timeout)));
@@ -772,12 +847,13 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
 
 absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
     const v1::SftpEndpoint& endpoint, const v1::Credentials& credentials, ConnectReport* report) {
-  return ConnectOrScan(endpoint, credentials, report, /*scan_only=*/false);
+  return ConnectOrScan(endpoint, credentials, report, /*scan_only=*/false, keepalive_interval_);
 }
 
 absl::StatusOr<HostKeyInfo> Libssh2Connector::ScanHostKey(const v1::SftpEndpoint& endpoint) {
   ConnectReport report;
-  auto scanned = ConnectOrScan(endpoint, v1::Credentials(), &report, /*scan_only=*/true);
+  auto scanned =
+      ConnectOrScan(endpoint, v1::Credentials(), &report, /*scan_only=*/true, keepalive_interval_);
   if (!scanned.ok()) return scanned.status();
   return report.host_key;
 }

@@ -4,9 +4,11 @@
 //
 // Connecting: resolve, TCP connect bounded by the connect timeout (non-blocking connect +
 // poll), SSH handshake (also bounded by the connect timeout), host key check against the
-// pinned "SHA256:..." fingerprint (no trust on first use: an empty pin is refused), then
+// pinned "SHA256:..." fingerprint (an empty pin is refused unless the endpoint opts into
+// trust_on_first_use, which accepts the key presented and reports it), then
 // password or private-key authentication. Every later operation is bounded by the operation
-// timeout (libssh2 blocking mode with libssh2_session_set_timeout).
+// timeout (libssh2 blocking mode with libssh2_session_set_timeout), which also fails a transfer
+// that stalls midway; keepalives go out every 15 s while a session is busy.
 //
 // Error codes: network trouble (resolve, refused, timeout, dropped) -> UNAVAILABLE; host key
 // mismatch or missing pin -> FAILED_PRECONDITION; rejected credentials, undecryptable key ->
@@ -86,6 +88,9 @@ class SftpSession {
   // Renames `from` to `to`, replacing an existing `to` (remove, then rename, where the server
   // refuses to overwrite).
   virtual absl::Status Rename(const std::string& from, const std::string& to) = 0;
+  // Sends an SSH keepalive now (while waiting between operations, e.g. the stability check's
+  // interval). Transfers send them on their own while they run.
+  virtual absl::Status KeepAlive() { return absl::OkStatus(); }
 };
 
 class SftpConnector {
@@ -107,12 +112,17 @@ class Libssh2Connector : public SftpConnector {
   static constexpr int kDefaultPort = 22;
   static constexpr absl::Duration kDefaultConnectTimeout = absl::Seconds(10);
   static constexpr absl::Duration kDefaultOperationTimeout = absl::Seconds(30);
+  static constexpr absl::Duration kDefaultKeepaliveInterval = absl::Seconds(15);
 
-  Libssh2Connector();
+  // `keepalive_interval`: the least time between two SSH keepalives (at least 2 s).
+  explicit Libssh2Connector(absl::Duration keepalive_interval = kDefaultKeepaliveInterval);
   absl::StatusOr<std::unique_ptr<SftpSession>> Connect(const v1::SftpEndpoint& endpoint,
                                                        const v1::Credentials& credentials,
                                                        ConnectReport* report) override;
   absl::StatusOr<HostKeyInfo> ScanHostKey(const v1::SftpEndpoint& endpoint) override;
+
+ private:
+  absl::Duration keepalive_interval_;
 };
 
 // "SHA256:" + base64 without padding of a 32-byte digest (the OpenSSH fingerprint form).

@@ -2,10 +2,13 @@
 
 // Metrics of the sftp-transfer service, registered on rostersync::MetricsRegistry():
 //   rostersync_sftp_bytes_total{direction="download|upload"}
-//   rostersync_sftp_errors_total{operation="connect|auth|host_key|list|download|upload|remove|rename"}
+//   rostersync_sftp_errors_total{operation="connect|auth|host_key|list|download|upload|remove|
+//     rename|keepalive"}
 //   rostersync_sftp_host_key_mismatches_total
-//   rostersync_transfer_jobs_total{op="fetch|upload",outcome="fetched|no_new_file|uploaded|failed|retry|
-//     attempt_retry"} (attempt_retry: a transient failure retried within the job)
+//   rostersync_transfer_jobs_total{op="fetch|upload",outcome="fetched|no_new_file|uploaded|failed|
+//     failed_retryable|retry|attempt_retry"} (attempt_retry: a transient failure retried within
+//     the job; failed_retryable: still failing after those, handed to the scheduler's step
+//     retry; retry: the job's result could not be recorded or published, left for redelivery)
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 

@@ -1,5 +1,6 @@
 #include "services/sftp_transfer/transfer_ledger.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -158,6 +159,42 @@ absl::StatusOr<v1::RunEvent> PgTransferLedger::RecordJobResult(
   });
   if (!st.ok()) return st;
   return recorded;
+}
+
+absl::StatusOr<std::vector<ForgottenFile>> PgTransferLedger::Forget(
+    const std::string& tenant_id, const std::string& integration_id, const std::string& remote_path,
+    const std::string& sha256) {
+  if (remote_path.empty() && sha256.empty()) {
+    return absl::InvalidArgumentError("Forget: give a remote path, a SHA-256 or both");
+  }
+  std::vector<ForgottenFile> forgotten;
+  absl::Status st = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    forgotten.clear();  // Transact may retry the transaction
+    // The matching entries' content, then every entry of the integration with that content.
+    pqxx::result rows = txn.exec_params(
+        "DELETE FROM transfer.processed_files WHERE tenant_id = $1 AND integration_id = $2 "
+        "AND sha256 IN (SELECT sha256 FROM transfer.processed_files WHERE tenant_id = $1 "
+        "AND integration_id = $2 AND ($3 = '' OR remote_path = $3) AND ($4 = '' OR sha256 = $4)) "
+        "RETURNING remote_path, size_bytes, mtime, sha256, file_id, job_id, "
+        "extract(epoch FROM processed_at)::float8",
+        tenant_id, integration_id, remote_path, sha256);
+    for (const auto& row : rows) {
+      ForgottenFile f;
+      f.file.key = RemoteFileKey{tenant_id, integration_id, row[0].as<std::string>(),
+                                 row[1].as<int64_t>(), row[2].as<int64_t>()};
+      f.file.sha256 = row[3].as<std::string>();
+      f.file.file_id = row[4].as<std::string>();
+      f.file.job_id = row[5].as<std::string>();
+      f.processed_at = absl::FromUnixMicros(static_cast<int64_t>(row[6].as<double>() * 1e6));
+      forgotten.push_back(std::move(f));
+    }
+    return absl::OkStatus();
+  });
+  if (!st.ok()) return st;
+  std::sort(forgotten.begin(), forgotten.end(), [](const ForgottenFile& a, const ForgottenFile& b) {
+    return a.processed_at < b.processed_at;
+  });
+  return forgotten;
 }
 
 }  // namespace rostersync::transfer

@@ -10,9 +10,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/pg.h"
 #include "rostersync/v1/jobs.pb.h"
 
@@ -31,6 +33,12 @@ struct ProcessedFile {
   std::string sha256;  // lowercase hex
   std::string file_id;
   std::string job_id;
+};
+
+// A ledger entry removed by Forget, with when it had been recorded.
+struct ForgottenFile {
+  ProcessedFile file;
+  absl::Time processed_at;
 };
 
 class TransferLedger {
@@ -53,6 +61,15 @@ class TransferLedger {
   // event, so every delivery of a job publishes the same event.
   virtual absl::StatusOr<v1::RunEvent> RecordJobResult(
       const v1::RunEvent& event, const std::optional<ProcessedFile>& file) = 0;
+  // Reprocess: forgets, in one transaction, the entries of this tenant and integration that
+  // match `remote_path` and/or `sha256` (an empty one matches anything; not both empty), and
+  // with them every entry of the integration holding the same content (else the content check
+  // would still skip the file). Returns what was forgotten (empty when nothing matched); job
+  // results are kept.
+  virtual absl::StatusOr<std::vector<ForgottenFile>> Forget(const std::string& tenant_id,
+                                                            const std::string& integration_id,
+                                                            const std::string& remote_path,
+                                                            const std::string& sha256) = 0;
 };
 
 class PgTransferLedger : public TransferLedger {
@@ -68,6 +85,10 @@ class PgTransferLedger : public TransferLedger {
   absl::Status RecordDuplicate(const ProcessedFile& file) override;
   absl::StatusOr<v1::RunEvent> RecordJobResult(const v1::RunEvent& event,
                                                const std::optional<ProcessedFile>& file) override;
+  absl::StatusOr<std::vector<ForgottenFile>> Forget(const std::string& tenant_id,
+                                                    const std::string& integration_id,
+                                                    const std::string& remote_path,
+                                                    const std::string& sha256) override;
 
  private:
   explicit PgTransferLedger(PgPool* pool) : pool_(pool) {}

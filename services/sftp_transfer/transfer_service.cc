@@ -102,7 +102,78 @@ absl::StatusOr<v1::ScanHostKeyResponse> ConnectionTester::ScanHostKey(
   return response;
 }
 
-TransferServiceImpl::TransferServiceImpl(ConnectionTester* tester) : tester_(tester) {}
+absl::StatusOr<v1::ReprocessResponse> Reprocess(TransferLedger& ledger,
+                                                const v1::ReprocessRequest& request) {
+  if (request.tenant_id().empty()) {
+    return absl::InvalidArgumentError("Reprocess: tenant_id is empty");
+  }
+  if (request.integration_id().empty()) {
+    return absl::InvalidArgumentError("Reprocess: integration_id is empty");
+  }
+  if (request.remote_path().empty() && request.sha256().empty()) {
+    return absl::InvalidArgumentError(
+        "Reprocess: give remote_path, sha256 or both (which processed file to forget)");
+  }
+  const std::string& sha = request.sha256();
+  if (!sha.empty() &&
+      (sha.size() != 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Reprocess: sha256 \"", sha, "\" is not 64 lowercase hex digits"));
+  }
+  auto forgotten =
+      ledger.Forget(request.tenant_id(), request.integration_id(), request.remote_path(), sha);
+  if (!forgotten.ok()) return forgotten.status();
+  if (forgotten->empty()) {
+    std::string what;
+    if (!request.remote_path().empty())
+      what = absl::StrCat("remote path \"", request.remote_path(), "\"");
+    if (!sha.empty()) absl::StrAppend(&what, what.empty() ? "" : " and ", "SHA-256 ", sha);
+    return absl::NotFoundError(absl::StrCat("no processed file of integration ",
+                                            request.integration_id(), " matches ", what));
+  }
+  v1::ReprocessResponse response;
+  for (const ForgottenFile& f : *forgotten) {
+    v1::ProcessedFileEntry* e = response.add_forgotten();
+    e->set_remote_path(f.file.key.remote_path);
+    e->set_size_bytes(f.file.key.size);
+    e->set_mtime(f.file.key.mtime);
+    e->set_sha256(f.file.sha256);
+    e->set_file_id(f.file.file_id);
+    e->set_job_id(f.file.job_id);
+    const int64_t micros = absl::ToUnixMicros(f.processed_at);
+    e->mutable_processed_at()->set_seconds(micros / 1000000);
+    e->mutable_processed_at()->set_nanos(static_cast<int32_t>(micros % 1000000) * 1000);
+  }
+  return response;
+}
+
+TransferServiceImpl::TransferServiceImpl(ConnectionTester* tester, TransferLedger* ledger)
+    : tester_(tester), ledger_(ledger) {}
+
+grpc::ServerUnaryReactor* TransferServiceImpl::Reprocess(grpc::CallbackServerContext* context,
+                                                         const v1::ReprocessRequest* request,
+                                                         v1::ReprocessResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  RunOffCallbackThread(reactor, [this, request, response] {
+    if (ledger_ == nullptr) {
+      return ToGrpcStatus(absl::FailedPreconditionError(
+          "Reprocess: this sftp-transfer server has no ledger (no --postgres)"));
+    }
+    auto result = transfer::Reprocess(*ledger_, *request);
+    if (!result.ok()) return ToGrpcStatus(result.status());
+    *response = *std::move(result);
+    for (const v1::ProcessedFileEntry& e : response->forgotten()) {
+      log::Info("processed file forgotten for reprocessing",
+                {{"tenant", request->tenant_id()},
+                 {"integration_id", request->integration_id()},
+                 {"remote_path", e.remote_path()},
+                 {"sha256", e.sha256()},
+                 {"file_id", e.file_id()}});
+    }
+    return grpc::Status::OK;
+  });
+  return reactor;
+}
 
 void TransferServiceImpl::RunOffCallbackThread(grpc::ServerUnaryReactor* reactor,
                                                std::function<grpc::Status()> work) {

@@ -6,7 +6,8 @@
 // (handshake only, no credentials) so an operator can verify and pin it. TestConnection walks the
 // steps of a session (resolve, tcp, handshake, host_key, auth, folder) and reports each with its
 // outcome, detail and duration, plus the server's host key type and fingerprint (so an operator can
-// pin it). It never returns or logs a secret.
+// pin it). Reprocess forgets processed-file ledger entries on purpose, so the next fetch hands the
+// file over again. It never returns or logs a secret.
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
@@ -14,6 +15,7 @@
 #include "common/sealing.h"
 #include "rostersync/v1/transfer.grpc.pb.h"
 #include "services/sftp_transfer/sftp_client.h"
+#include "services/sftp_transfer/transfer_ledger.h"
 
 namespace rostersync::transfer {
 
@@ -33,9 +35,16 @@ class ConnectionTester {
   const Sealer* sealer_;
 };
 
+// Reprocess, free of gRPC: INVALID_ARGUMENT for a malformed request (tenant, integration, and a
+// remote_path and/or a 64-hex-digit sha256 are needed), NOT_FOUND when no ledger entry
+// matches; else the forgotten entries.
+absl::StatusOr<v1::ReprocessResponse> Reprocess(TransferLedger& ledger,
+                                                const v1::ReprocessRequest& request);
+
 class TransferServiceImpl : public v1::TransferService::CallbackService {
  public:
-  explicit TransferServiceImpl(ConnectionTester* tester);
+  // `ledger` may be null: Reprocess then answers FAILED_PRECONDITION.
+  explicit TransferServiceImpl(ConnectionTester* tester, TransferLedger* ledger = nullptr);
   // Waits for tests still running.
   ~TransferServiceImpl() override;
 
@@ -45,9 +54,13 @@ class TransferServiceImpl : public v1::TransferService::CallbackService {
   grpc::ServerUnaryReactor* ScanHostKey(grpc::CallbackServerContext* context,
                                         const v1::ScanHostKeyRequest* request,
                                         v1::ScanHostKeyResponse* response) override;
+  grpc::ServerUnaryReactor* Reprocess(grpc::CallbackServerContext* context,
+                                      const v1::ReprocessRequest* request,
+                                      v1::ReprocessResponse* response) override;
 
  private:
   ConnectionTester* tester_;
+  TransferLedger* ledger_;
   void RunOffCallbackThread(grpc::ServerUnaryReactor* reactor, std::function<grpc::Status()> work);
 
   absl::Mutex mu_;

@@ -306,6 +306,9 @@ absl::Status TransferWorker::Handle(const v1::TransferJob& job) {
                                           : Upload(job, **session);
     if (outcome.ok()) {
       WipeCredentials(*credentials);
+      // The key this session saw: with trust on first use and no pin, the one to pin.
+      outcome->event.set_host_key_type((*session)->host_key().type);
+      outcome->event.set_host_key_sha256((*session)->host_key().sha256);
       std::string fetched = outcome->fetched_name;
       return Finish(job, std::move(outcome->event), outcome->file, [&] {
         if (!fetched.empty()) AfterFetch(job, **session, fetched);
@@ -339,7 +342,17 @@ absl::StatusOr<TransferWorker::Outcome> TransferWorker::Fetch(const v1::Transfer
       SelectFetchCandidates(*entries, job.file_glob(), fo, options_.now());
   std::vector<std::string> notes;
   if (fo.stability_interval_ms() > 0 && !candidates.empty()) {
-    options_.sleep(absl::Milliseconds(fo.stability_interval_ms()));
+    // Wait in slices with a keepalive between them, so a long interval does not idle out.
+    absl::Duration left = absl::Milliseconds(fo.stability_interval_ms());
+    while (left > absl::ZeroDuration()) {
+      absl::Duration slice = std::min(left, absl::Seconds(10));
+      options_.sleep(slice);
+      left -= slice;
+      if (left > absl::ZeroDuration()) {
+        absl::Status alive = session.KeepAlive();
+        if (!alive.ok()) return alive;
+      }
+    }
     auto again = session.List(job.remote_folder());
     if (!again.ok()) return again.status();
     std::vector<RemoteEntry> stable;
@@ -544,7 +557,7 @@ absl::Status TransferWorker::Finish(const v1::TransferJob& job, v1::RunEvent eve
     SftpMetrics::Get().Job(op, "retry");
     return published.status();
   }
-  SftpMetrics::Get().Job(op, OutcomeName(event.type()));
+  SftpMetrics::Get().Job(op, event.retryable() ? "failed_retryable" : OutcomeName(event.type()));
   log::Info("transfer job done", [&] {
     auto f = JobFields(job);
     f.push_back({"event", v1::RunEvent::Type_Name(event.type())});
@@ -558,23 +571,24 @@ absl::Status TransferWorker::Finish(const v1::TransferJob& job, v1::RunEvent eve
   return absl::OkStatus();
 }
 
-absl::Status TransferWorker::Failed(const v1::TransferJob& job, const absl::Status& cause) {
+absl::Status TransferWorker::Failed(const v1::TransferJob& job, const absl::Status& cause,
+                                    bool retryable) {
   v1::RunEvent event = NewEvent(job, v1::RunEvent::TYPE_FAILED);
   event.set_error(absl::StrCat(OpName(job.op()), " ", Where(job), ": ", cause.message()));
+  event.set_retryable(retryable);
   return Finish(job, std::move(event), std::nullopt);
 }
 
 absl::Status TransferWorker::Classify(const v1::TransferJob& job, const absl::Status& status) {
-  if (IsTransient(status)) {
-    SftpMetrics::Get().Job(OpName(job.op()), "retry");
-    log::Warn("transfer job failed transiently; it will be redelivered", [&] {
+  const bool transient = IsTransient(status);
+  if (transient) {
+    log::Warn("transfer job failed transiently; the scheduler may retry the step", [&] {
       auto f = JobFields(job);
       f.push_back({"error", std::string(status.message())});
       return f;
     }());
-    return status;
   }
-  return Failed(job, status);
+  return Failed(job, status, /*retryable=*/transient);
 }
 
 }  // namespace rostersync::transfer

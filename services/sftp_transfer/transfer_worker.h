@@ -18,6 +18,9 @@
 // exponential backoff and jitter, on a fresh connection, up to RetryPolicy::max_attempts; a
 // partial download is never handed over (the archive upload is abandoned) and a partial
 // upload only ever sits under the temp name.
+// Every event of a job that connected (FETCHED, NO_NEW_FILE, UPLOADED) carries the host key
+// the server presented (host_key_type, host_key_sha256): with trust on first use and no pin,
+// the key to pin.
 // Idempotent by job_id: a job already done re-publishes the stored event. Permanent failures
 // (bad job, credentials, host key, auth, missing folder) publish FAILED and return OK;
 // transient ones (network, archive or database down) return the error for redelivery.
@@ -97,8 +100,14 @@ class TransferWorker {
   absl::Status Finish(const v1::TransferJob& job, v1::RunEvent event,
                       const std::optional<ProcessedFile>& file,
                       const std::function<void()>& after_record = nullptr);
-  absl::Status Failed(const v1::TransferJob& job, const absl::Status& cause);
-  // Permanent -> FAILED event + OK; transient -> returned for redelivery.
+  // A FAILED event; `retryable` asks the scheduler to run the step again after its backoff.
+  absl::Status Failed(const v1::TransferJob& job, const absl::Status& cause,
+                      bool retryable = false);
+  // After the in-job attempts: permanent -> FAILED; transient (the server unreachable, the
+  // connection dropped, a file still changing) -> FAILED with `retryable`, so the scheduler
+  // retries the step with its backoff and records each attempt in the run. Both return OK
+  // once the event is recorded and published; when that is impossible (ledger or Redis down)
+  // the error is returned and the queue redelivers the job.
   absl::Status Classify(const v1::TransferJob& job, const absl::Status& status);
   // One attempt; errors are returned unclassified.
   absl::StatusOr<Outcome> Fetch(const v1::TransferJob& job, SftpSession& session);

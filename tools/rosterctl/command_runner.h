@@ -122,12 +122,20 @@ class Runner {
   absl::Status IntegrationsShow();
   absl::Status IntegrationsTest();
   absl::Status IntegrationsScanHostKey();
+  absl::Status IntegrationsReprocess();
+  absl::Status IntegrationsActivate();
+  absl::Status IntegrationsDeactivate();
+  absl::Status IntegrationsWindows();
+  absl::Status IntegrationsReseal();
+  absl::Status SetIntegrationActive(bool active);
   absl::Status PrintIntegration(const v1::Integration& integration);
   absl::StatusOr<v1::Integration> GetIntegration(const std::string& integration_id);
   // commands_runs.cc
   absl::Status RunsTrigger();
   absl::Status RunsShow();
   absl::Status RunsList();
+  absl::Status RunsCancel();
+  absl::Status RunsApprove();
   // commands_people.cc
   absl::Status PeopleList();
   absl::Status PeopleShow();

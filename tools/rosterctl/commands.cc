@@ -101,9 +101,16 @@ absl::Status Runner::Run() {
   if (name == "integrations show") return IntegrationsShow();
   if (name == "integrations test") return IntegrationsTest();
   if (name == "integrations scan-host-key") return IntegrationsScanHostKey();
+  if (name == "integrations reprocess") return IntegrationsReprocess();
+  if (name == "integrations activate") return IntegrationsActivate();
+  if (name == "integrations deactivate") return IntegrationsDeactivate();
+  if (name == "integrations windows") return IntegrationsWindows();
+  if (name == "integrations reseal") return IntegrationsReseal();
   if (name == "runs trigger") return RunsTrigger();
   if (name == "runs show") return RunsShow();
   if (name == "runs list") return RunsList();
+  if (name == "runs cancel") return RunsCancel();
+  if (name == "runs approve") return RunsApprove();
   if (name == "people list") return PeopleList();
   if (name == "people show") return PeopleShow();
   if (name == "people assign-seat") return PeopleAssignSeat();

@@ -1,4 +1,5 @@
-// rosterctl integrations create|list|show|test|scan-host-key.
+// rosterctl integrations create|list|show|test|scan-host-key|reprocess|activate|deactivate|
+// windows|reseal.
 #include <map>
 #include <optional>
 
@@ -6,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "tools/rosterctl/command_runner.h"
 #include "tools/rosterctl/commands.h"
@@ -26,6 +28,12 @@ std::string CredentialKindName(v1::CredentialKind kind) {
   }
 }
 
+std::string DescribeWindow(const v1::TimeWindow& w) {
+  std::string out = absl::StrCat(w.start(), " .. ", w.end());
+  if (!w.reason().empty()) absl::StrAppend(&out, " (", w.reason(), ")");
+  return out;
+}
+
 std::string Endpoint(const v1::SftpEndpoint& e) {
   if (e.host().empty()) return "-";
   return absl::StrCat(e.host(), ":", e.port() == 0 ? 22 : e.port());
@@ -42,11 +50,22 @@ absl::Status Runner::PrintIntegration(const v1::Integration& i) {
   kv.Add("Active", YesNo(i.active()));
   kv.Add("Server", Endpoint(i.endpoint()));
   kv.Add("User", OrDash(i.endpoint().username()));
-  kv.Add("Host key", OrDash(i.endpoint().host_key_sha256()));
+  kv.Add("Host key", !i.endpoint().host_key_sha256().empty() ? i.endpoint().host_key_sha256()
+                     : i.endpoint().trust_on_first_use()
+                         ? "- (trust on first use: pinned at activation)"
+                         : "-");
   kv.Add("Credentials", CredentialKindName(i.credential_kind()));
   kv.Add("Schedule", i.schedule().empty() ? "manual only" : i.schedule());
   kv.Add("Time zone", OrDash(i.time_zone()));
   kv.Add("Next run", FormatTimestamp(i.next_run_at()));
+  kv.Add("Misfire window",
+         i.misfire_window_s() > 0 ? absl::StrCat(i.misfire_window_s(), " s") : "scheduler default");
+  for (const v1::TimeWindow& w : i.blackout_windows()) {
+    kv.Add("Blackout", SanitizeCell(DescribeWindow(w)));
+  }
+  for (const v1::TimeWindow& w : i.add_only_windows()) {
+    kv.Add("Add-only", SanitizeCell(DescribeWindow(w)));
+  }
   if (i.direction() == v1::RUN_DIRECTION_EXPORT) {
     kv.Add("Folder", OrDash(i.export_settings().remote_folder()));
     kv.Add("File name", OrDash(i.export_settings().file_name()));
@@ -154,6 +173,33 @@ absl::Status Runner::IntegrationsScanHostKey() {
   return absl::OkStatus();
 }
 
+absl::Status Runner::IntegrationsReprocess() {
+  v1::ReprocessRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_integration_id(args_.positionals[0]);
+  request.set_remote_path(args_.Get("--path"));
+  request.set_sha256(args_.Get("--sha256"));
+  if (request.remote_path().empty() && request.sha256().empty()) {
+    return UsageError("give --path REMOTE_PATH, --sha256 HEX or both");
+  }
+  if (ctx_.stubs->transfer == nullptr) {
+    return absl::FailedPreconditionError("no sftp-transfer address (--transfer)");
+  }
+  v1::ReprocessResponse response;
+  RETURN_IF_ERROR(Call(ctx_.stubs->transfer.get(), &v1::TransferService::StubInterface::Reprocess,
+                       request, &response));
+  if (Json()) return PrintJson(response);
+  TablePrinter t({"REMOTE PATH", "SIZE", "SHA-256", "FILE", "PROCESSED"});
+  for (const v1::ProcessedFileEntry& e : response.forgotten()) {
+    t.AddRow({e.remote_path(), absl::StrCat(e.size_bytes()), e.sha256(), OrDash(e.file_id()),
+              FormatTimestamp(e.processed_at())});
+  }
+  t.Print(out_);
+  out_ << "Forgot " << response.forgotten_size()
+       << " processed file(s); the next run of the integration fetches the file again.\n";
+  return absl::OkStatus();
+}
+
 absl::Status Runner::IntegrationsTest() {
   v1::TestIntegrationRequest request;
   request.set_tenant_id(Tenant());
@@ -251,6 +297,52 @@ absl::StatusOr<T> ParseChoice(const ParsedArgs& args, const std::string& option,
 
 }  // namespace
 
+namespace {
+
+absl::StatusOr<v1::TimeWindow> ParseTimeWindowOption(absl::string_view value,
+                                                     absl::string_view option) {
+  v1::TimeWindow w;
+  absl::string_view span = value;
+  if (size_t eq = value.find('='); eq != absl::string_view::npos) {
+    w.set_reason(std::string(absl::StripAsciiWhitespace(value.substr(eq + 1))));
+    span = value.substr(0, eq);
+  }
+  const size_t dots = span.find("..");
+  if (dots == absl::string_view::npos) {
+    return UsageError(absl::StrCat("invalid ", option, " '", value,
+                                   "' (expected START..END[=REASON], dates YYYY-MM-DD or "
+                                   "YYYY-MM-DDTHH:MM in the integration's time zone)"));
+  }
+  w.set_start(std::string(absl::StripAsciiWhitespace(span.substr(0, dots))));
+  w.set_end(std::string(absl::StripAsciiWhitespace(span.substr(dots + 2))));
+  if (w.start().empty() || w.end().empty()) {
+    return UsageError(
+        absl::StrCat("invalid ", option, " '", value, "' (expected START..END[=REASON])"));
+  }
+  return w;
+}
+
+absl::Status ApplyScheduleRuleOptions(const ParsedArgs& args, v1::Integration& integration) {
+  for (const std::string& v : args.GetAll("--blackout")) {
+    ASSIGN_OR_RETURN(*integration.add_blackout_windows(), ParseTimeWindowOption(v, "--blackout"));
+  }
+  for (const std::string& v : args.GetAll("--add-only")) {
+    ASSIGN_OR_RETURN(*integration.add_add_only_windows(), ParseTimeWindowOption(v, "--add-only"));
+  }
+  if (args.Has("--misfire-window")) {
+    absl::Duration d;
+    if (!absl::ParseDuration(args.Get("--misfire-window"), &d) || d < absl::Minutes(1) ||
+        d > absl::Hours(24 * 7)) {
+      return UsageError(absl::StrCat("invalid --misfire-window '", args.Get("--misfire-window"),
+                                     "' (a duration from 1m to 168h, e.g. 90m or 2h)"));
+    }
+    integration.set_misfire_window_s(static_cast<int32_t>(absl::ToInt64Seconds(d)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::string_view value) {
   const size_t eq = value.rfind('=');
   if (eq == absl::string_view::npos) {
@@ -268,7 +360,7 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::str
 
 absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     const ParsedArgs& args, const EnvLookup& env, const FileReader& read_file) {
-  for (const char* required : {"--name", "--direction", "--host", "--user", "--host-key"}) {
+  for (const char* required : {"--name", "--direction", "--host", "--user"}) {
     if (args.Get(required).empty()) {
       return UsageError(absl::StrCat("missing ", required));
     }
@@ -286,7 +378,13 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   e.set_port(static_cast<int32_t>(port));
   e.set_username(args.Get("--user"));
   const std::string host_key = args.Get("--host-key");
-  if (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7) {
+  e.set_trust_on_first_use(args.Has("--trust-on-first-use"));
+  if (host_key.empty() && !e.trust_on_first_use()) {
+    return UsageError(
+        "missing --host-key (or --trust-on-first-use to pin the key seen at "
+        "activation)");
+  }
+  if (!host_key.empty() && (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7)) {
     return UsageError(absl::StrCat("invalid --host-key '", host_key,
                                    "' (expected SHA256:<base64>, as `ssh-keygen -lf` prints it)"));
   }
@@ -294,6 +392,8 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   i.set_schedule(args.Get("--schedule"));
   i.set_time_zone(args.Get("--time-zone"));
   i.set_active(!args.Has("--inactive"));
+  request.set_inactive(args.Has("--inactive"));
+  RETURN_IF_ERROR(ApplyScheduleRuleOptions(args, i));
 
   if (direction == v1::RUN_DIRECTION_IMPORT) {
     if (args.Has("--file-name")) return UsageError("--file-name is for --direction export");
@@ -397,4 +497,91 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   return request;
 }
 
+namespace internal {
+
+absl::Status Runner::SetIntegrationActive(bool active) {
+  v1::UpdateIntegrationRequest request;
+  request.mutable_integration()->set_tenant_id(Tenant());
+  request.mutable_integration()->set_integration_id(args_.positionals[0]);
+  request.mutable_integration()->set_active(active);
+  request.mutable_update_mask()->add_paths("active");
+  v1::Integration response;
+  RETURN_IF_ERROR(Call(ctx_.stubs->integrations.get(),
+                       &v1::IntegrationService::StubInterface::UpdateIntegration, request,
+                       &response));
+  return PrintIntegration(response);
+}
+
+absl::Status Runner::IntegrationsActivate() { return SetIntegrationActive(true); }
+absl::Status Runner::IntegrationsDeactivate() { return SetIntegrationActive(false); }
+
+absl::Status Runner::IntegrationsWindows() {
+  v1::UpdateIntegrationRequest request;
+  v1::Integration& i = *request.mutable_integration();
+  i.set_tenant_id(Tenant());
+  i.set_integration_id(args_.positionals[0]);
+  RETURN_IF_ERROR(ApplyScheduleRuleOptions(args_, i));
+  const bool clear_blackouts = args_.Has("--clear-blackouts");
+  const bool clear_add_only = args_.Has("--clear-add-only");
+  if (clear_blackouts && args_.Has("--blackout")) {
+    return UsageError("--clear-blackouts and --blackout exclude each other");
+  }
+  if (clear_add_only && args_.Has("--add-only")) {
+    return UsageError("--clear-add-only and --add-only exclude each other");
+  }
+  if (args_.Has("--blackout") || clear_blackouts) {
+    request.mutable_update_mask()->add_paths("blackout_windows");
+  }
+  if (args_.Has("--add-only") || clear_add_only) {
+    request.mutable_update_mask()->add_paths("add_only_windows");
+  }
+  if (args_.Has("--misfire-window") || args_.Has("--default-misfire-window")) {
+    if (args_.Has("--misfire-window") && args_.Has("--default-misfire-window")) {
+      return UsageError("--misfire-window and --default-misfire-window exclude each other");
+    }
+    request.mutable_update_mask()->add_paths("misfire_window_s");
+  }
+  if (request.update_mask().paths().empty()) {
+    return UsageError(
+        "nothing to change: give --blackout, --add-only, --clear-blackouts, --clear-add-only, "
+        "--misfire-window or --default-misfire-window");
+  }
+  v1::Integration response;
+  RETURN_IF_ERROR(Call(ctx_.stubs->integrations.get(),
+                       &v1::IntegrationService::StubInterface::UpdateIntegration, request,
+                       &response));
+  return PrintIntegration(response);
+}
+
+absl::Status Runner::IntegrationsReseal() {
+  v1::ResealCredentialsRequest request;
+  if (!args_.Has("--all-tenants")) request.set_tenant_id(Tenant());
+  v1::ResealCredentialsResponse response;
+  RETURN_IF_ERROR(Call(ctx_.stubs->integrations.get(),
+                       &v1::IntegrationService::StubInterface::ResealCredentials, request,
+                       &response));
+  if (Json()) {
+    RETURN_IF_ERROR(PrintJson(response));
+  } else {
+    KeyValuePrinter kv;
+    kv.Add("Tenant", request.tenant_id().empty() ? "all" : request.tenant_id());
+    kv.Add("Current key id", SanitizeCell(response.key_id()));
+    kv.Add("Re-sealed", absl::StrCat(response.resealed()));
+    kv.Add("Already current", absl::StrCat(response.already_current()));
+    kv.Add("Failed", absl::StrCat(response.failed()));
+    for (const std::string& id : response.failed_integration_ids()) {
+      kv.Add("Failed integration", SanitizeCell(id));
+    }
+    kv.Print(out_);
+  }
+  if (response.failed() > 0) {
+    return OutcomeFailure(absl::StrCat(
+        response.failed(),
+        " integration(s) could not be opened with any loaded master key; see the scheduler log, "
+        "load the old key with --previous_master_key_file, or replace their credentials"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
 }  // namespace rostersync::rosterctl

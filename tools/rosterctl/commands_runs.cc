@@ -1,5 +1,6 @@
-// rosterctl runs trigger|show|list.
+// rosterctl runs trigger|show|list|cancel|approve.
 #include <algorithm>
+#include <cstdlib>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -80,8 +81,7 @@ absl::Status Runner::RunsTrigger() {
   if (!run.error().empty()) absl::StrAppend(&message, ": ", SanitizeCell(run.error()));
   if (run.state() == v1::RUN_STATE_HELD && !run.import_summary().import_id().empty()) {
     absl::StrAppend(&message, ": ", SanitizeCell(run.import_summary().held_reason()),
-                    "; approve with `rosterctl imports approve ",
-                    SanitizeCell(run.import_summary().import_id()), "`");
+                    "; approve with `rosterctl runs approve ", SanitizeCell(run.run_id()), "`");
   }
   return OutcomeFailure(message);
 }
@@ -125,6 +125,52 @@ absl::Status Runner::RunsList() {
       "runs");
 }
 
+namespace {
+
+// --by, else $USER, else "rosterctl".
+std::string Operator(const ParsedArgs& args) {
+  if (args.Has("--by") && !args.Get("--by").empty()) return args.Get("--by");
+  const char* user = std::getenv("USER");
+  return user != nullptr && *user != '\0' ? std::string(user) : std::string("rosterctl");
+}
+
+}  // namespace
+
+absl::Status Runner::RunsCancel() {
+  v1::CancelRunRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_run_id(args_.positionals[0]);
+  request.set_requested_by(Operator(args_));
+  request.set_reason(args_.Get("--reason"));
+  v1::Run run;
+  RETURN_IF_ERROR(
+      Call(ctx_.stubs->runs.get(), &v1::RunService::StubInterface::CancelRun, request, &run));
+  if (Json()) return PrintJson(run);
+  out_ << "Run " << SanitizeCell(run.run_id()) << " "
+       << absl::AsciiStrToUpper(RunStateName(run.state())) << " by "
+       << SanitizeCell(run.cancelled_by());
+  if (!run.cancel_reason().empty()) out_ << ": " << SanitizeCell(run.cancel_reason());
+  out_ << "\n";
+  return absl::OkStatus();
+}
+
+absl::Status Runner::RunsApprove() {
+  v1::ApproveRunRequest request;
+  request.set_tenant_id(Tenant());
+  request.set_run_id(args_.positionals[0]);
+  request.set_approved_by(Operator(args_));
+  v1::Run run;
+  RETURN_IF_ERROR(Call(ctx_.stubs->runs.get(), &v1::RunService::StubInterface::ApproveRun,
+                       request, &run, Deadline::kLong));
+  if (Json()) return PrintJson(run);
+  out_ << "Approved run " << SanitizeCell(run.run_id()) << " (import "
+       << SanitizeCell(run.import_summary().import_id()) << "): "
+       << run.import_summary().deleted() << " deleted, " << run.import_summary().deactivated()
+       << " deactivated\n\n"
+       << FormatRun(run);
+  return absl::OkStatus();
+}
+
 }  // namespace internal
 
 std::string FormatRun(const v1::Run& run) {
@@ -138,7 +184,19 @@ std::string FormatRun(const v1::Run& run) {
   kv.Add("Created", FormatTimestamp(run.created_at()));
   kv.Add("Updated", FormatTimestamp(run.updated_at()));
   kv.Add("Finished", FormatTimestamp(run.finished_at()));
-  if (!run.error().empty()) kv.Add("Error", run.error());
+  if (run.attempt() > 1) kv.Add("Attempt", absl::StrCat(run.attempt(), " of the current step"));
+  if (run.has_retry_at()) kv.Add("Retry at", FormatTimestamp(run.retry_at()));
+  if (!run.error().empty()) {
+    kv.Add(run.state() == v1::RUN_STATE_FAILED ? "Error" : "Last error", run.error());
+  }
+  if (run.state() == v1::RUN_STATE_CANCELLED) {
+    kv.Add("Cancelled by", OrDash(run.cancelled_by()));
+    if (!run.cancel_reason().empty()) kv.Add("Cancel reason", run.cancel_reason());
+  }
+  if (run.has_approved_at()) {
+    kv.Add("Approved by", OrDash(run.approved_by()));
+    kv.Add("Approved", FormatTimestamp(run.approved_at()));
+  }
   kv.Add("Source file", OrDash(run.source_file_id()));
   kv.Add("Export file", OrDash(run.export_file_id()));
   kv.Add("Remote path", OrDash(run.remote_path()));
@@ -146,9 +204,17 @@ std::string FormatRun(const v1::Run& run) {
   if (run.has_import_summary()) internal::AddImportCounts(kv, run.import_summary());
   std::string text = kv.Render();
   if (!run.steps().empty()) {
-    TablePrinter t({"AT", "STATE", "DETAIL"});
-    for (const v1::RunStepRecord& s : run.steps()) {
-      t.AddRow({FormatTimestamp(s.at()), RunStateName(s.state()), s.detail()});
+    // TOOK: until the next step (for the last one of an unfinished run: still running).
+    TablePrinter t({"AT", "STATE", "ATTEMPT", "TOOK", "DETAIL"});
+    for (int i = 0; i < run.steps_size(); ++i) {
+      const v1::RunStepRecord& s = run.steps(i);
+      std::string took = "-";
+      if (i + 1 < run.steps_size()) {
+        took = absl::FormatDuration(absl::Trunc(
+            absl::Seconds(run.steps(i + 1).at().seconds() - s.at().seconds()), absl::Seconds(1)));
+      }
+      t.AddRow({FormatTimestamp(s.at()), RunStateName(s.state()),
+                absl::StrCat(std::max(1, s.attempt())), took, s.detail()});
     }
     absl::StrAppend(&text, "\nSteps:\n", t.Render());
   }

@@ -20,10 +20,7 @@
 #include "services/roster/csv_reader.h"
 #include "services/roster/roster_csv.h"
 #include "tests/fixtures/http_get.h"
-#include "tests/fixtures/postgres_server.h"
-#include "tests/fixtures/redis_server.h"
-#include "tests/fixtures/sshd_server.h"
-#include "tests/fixtures/subprocess.h"
+#include "tests/fixtures/service_stack.h"
 
 namespace rostersync {
 namespace {
@@ -32,11 +29,8 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 using testing::HttpGet;
 using testing::MetricValue;
-using testing::PickFreePort;
-using testing::Subprocess;
 
 constexpr char kTenant[] = "acme";
-constexpr char kMasterKey[] = "8f4b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b";
 
 // An HR system's export: its own header names, mapped by the integration.
 constexpr char kNightOne[] =
@@ -55,49 +49,27 @@ constexpr char kNightTwo[] =
     "E004,Edsger,Dijkstra,edsger@acme.test,nl,Inactive,staff\r\n"
     "E006,Donald,Knuth,donald@acme.test,en,Active,part_time\r\n";
 
-struct Service {
-  std::unique_ptr<Subprocess> proc;
-  int grpc_port = 0;
-  int metrics_port = 0;
-  std::string address() const { return absl::StrCat("127.0.0.1:", grpc_port); }
-};
+using testing::ServiceProcess;
+using testing::ServiceStack;
 
 class NightlyE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::MakeTempDir("rs-e2e");
-    auto redis = testing::RedisServer::Start();
-    ASSERT_TRUE(redis.ok()) << redis.status();
-    redis_ = std::move(*redis);
-    auto pg = testing::PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    pg_ = std::move(*pg);
-    auto conninfo = pg_->CreateDatabase("rostersync");
-    ASSERT_TRUE(conninfo.ok());
-    conninfo_ = *conninfo;
-    auto sshd = testing::SshdServer::Start();
-    ASSERT_TRUE(sshd.ok()) << sshd.status();
-    sshd_ = std::move(*sshd);
+    auto stack =
+        ServiceStack::Start({RS_BACKUP_BIN, RS_ROSTER_BIN, RS_SFTP_BIN, RS_SCHEDULER_BIN}, dir_);
+    ASSERT_TRUE(stack.ok()) << stack.status();
+    stack_ = std::move(*stack);
+    sshd_ = &stack_->sshd();
     ASSERT_TRUE(sshd_->MakeHomeDir("hr-drop").ok());
     ASSERT_TRUE(sshd_->MakeHomeDir("exports").ok());
-    testing::WriteFileOrDie(dir_ + "/master.key", kMasterKey, 0600);
 
-    backup_ = StartService("backup", RS_BACKUP_BIN,
-                           {"--postgres", conninfo_, "--archive_dir", dir_ + "/archive"});
-    roster_ = StartService("roster", RS_ROSTER_BIN,
-                           {"--postgres", conninfo_, "--redis", redis_->address(),
-                            "--backup_address", backup_.address()});
-    sftp_ = StartService("sftp-transfer", RS_SFTP_BIN,
-                         {"--postgres", conninfo_, "--redis", redis_->address(),
-                          "--backup_address", backup_.address(), "--master_key_file",
-                          dir_ + "/master.key"});
-    scheduler_ = StartService("scheduler", RS_SCHEDULER_BIN,
-                              {"--postgres", conninfo_, "--redis", redis_->address(),
-                               "--transfer_address", sftp_.address(), "--master_key_file",
-                               dir_ + "/master.key"});
-    for (Service* s : {&backup_, &roster_, &sftp_, &scheduler_}) {
-      ASSERT_TRUE(testing::WaitForPort(s->grpc_port, absl::Seconds(60)).ok())
-          << "a service did not start; logs in " << dir_;
+    backup_ = Started(stack_->StartBackup());
+    roster_ = Started(stack_->StartRoster(backup_.address()));
+    sftp_ = Started(stack_->StartSftp(backup_.address()));
+    scheduler_ = Started(stack_->StartScheduler(sftp_.address(), roster_.address()));
+    for (ServiceProcess* s : {&backup_, &roster_, &sftp_, &scheduler_}) {
+      ASSERT_TRUE(ServiceStack::WaitUntilServing(*s).ok()) << "logs in " << dir_;
     }
     integrations_ = v1::IntegrationService::NewStub(MakeChannel(scheduler_.address()));
     runs_ = v1::RunService::NewStub(MakeChannel(scheduler_.address()));
@@ -107,29 +79,19 @@ class NightlyE2eTest : public ::testing::Test {
 
   void TearDown() override {
     // Graceful stop by pid: every service must exit 0 on SIGTERM.
-    for (Service* s : {&scheduler_, &sftp_, &roster_, &backup_}) {
+    for (ServiceProcess* s : {&scheduler_, &sftp_, &roster_, &backup_}) {
       if (s->proc == nullptr) continue;
       int status = s->proc->Stop(absl::Seconds(20));
       EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-          << "a service did not stop cleanly on SIGTERM; logs in " << dir_;
+          << s->name << " did not stop cleanly on SIGTERM; logs in " << dir_;
     }
+    stack_.reset();
     if (!HasFailure()) testing::RemoveTree(dir_);
   }
 
-  Service StartService(const std::string& name, const std::string& binary,
-                       std::vector<std::string> args) {
-    Service s;
-    s.grpc_port = PickFreePort();
-    s.metrics_port = PickFreePort();
-    Subprocess::Options options;
-    options.argv = {binary, "--grpc_address", absl::StrCat("127.0.0.1:", s.grpc_port),
-                    "--metrics_address", absl::StrCat("127.0.0.1:", s.metrics_port)};
-    options.argv.insert(options.argv.end(), args.begin(), args.end());
-    options.log_path = dir_ + "/" + name + ".log";
-    auto proc = Subprocess::Spawn(options);
-    EXPECT_TRUE(proc.ok()) << proc.status();
-    if (proc.ok()) s.proc = std::move(*proc);
-    return s;
+  static ServiceProcess Started(absl::StatusOr<ServiceProcess> service) {
+    EXPECT_TRUE(service.ok()) << service.status();
+    return service.ok() ? std::move(*service) : ServiceProcess{};
   }
 
   static std::unique_ptr<grpc::ClientContext> Ctx() {
@@ -138,7 +100,8 @@ class NightlyE2eTest : public ::testing::Test {
     return ctx;
   }
 
-  v1::Integration CreateImportIntegration() {
+  // `max_removals` >= 0 sets the import policy's removal guard.
+  v1::Integration CreateImportIntegration(int64_t max_removals = -1) {
     auto key = testing::SshdServer::GenerateKeyPair("ed25519", "correct horse");
     EXPECT_TRUE(key.ok());
     EXPECT_TRUE(sshd_->AddAuthorizedKey(key->public_line).ok());
@@ -162,6 +125,9 @@ class NightlyE2eTest : public ::testing::Test {
     map["Status"] = "active";
     map["Worker Type"] = "person_type";
     in->mutable_import_settings()->set_sync_policy(v1::SYNC_POLICY_DEACTIVATE);
+    if (max_removals >= 0) {
+      in->mutable_import_settings()->mutable_policy()->set_max_removals(max_removals);
+    }
     in->set_active(true);
     req.mutable_credentials()->mutable_private_key()->set_key_pem(key->private_key);
     req.mutable_credentials()->mutable_private_key()->set_passphrase("correct horse");
@@ -286,7 +252,7 @@ class NightlyE2eTest : public ::testing::Test {
     return rows;
   }
 
-  std::string Metrics(const Service& s) {
+  std::string Metrics(const ServiceProcess& s) {
     auto text = HttpGet(s.metrics_port, "/metrics");
     EXPECT_TRUE(text.ok()) << text.status();
     return text.ok() ? *text : "";
@@ -304,11 +270,9 @@ class NightlyE2eTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::string conninfo_;
-  std::unique_ptr<testing::RedisServer> redis_;
-  std::unique_ptr<testing::PostgresServer> pg_;
-  std::unique_ptr<testing::SshdServer> sshd_;
-  Service backup_, roster_, sftp_, scheduler_;
+  std::unique_ptr<ServiceStack> stack_;
+  testing::SshdServer* sshd_ = nullptr;
+  ServiceProcess backup_, roster_, sftp_, scheduler_;
   std::unique_ptr<v1::IntegrationService::Stub> integrations_;
   std::unique_ptr<v1::RunService::Stub> runs_;
   std::unique_ptr<v1::RosterService::Stub> roster_stub_;
@@ -432,6 +396,61 @@ TEST_F(NightlyE2eTest, ImportImportExport) {
   std::string listed = testing::ReadFileOrDie(out_path);
   EXPECT_THAT(listed, HasSubstr(second.run_id()));
   EXPECT_THAT(listed, HasSubstr(exported.run_id()));
+}
+
+// A file that would remove more people than the guard allows holds the run; ApproveRun on
+// the scheduler passes through to the roster's ApproveDeletions and the run succeeds.
+TEST_F(NightlyE2eTest, HeldRunApprovedThroughTheScheduler) {
+  v1::Integration import = CreateImportIntegration(/*max_removals=*/1);
+  ASSERT_TRUE(sshd_->WriteHomeFile("hr-drop/roster_20261120.csv", kNightOne).ok());
+  ASSERT_EQ(RunAndWait(import.integration_id()).state(), v1::RUN_STATE_SUCCEEDED);
+
+  // Only E001 left in the file: E002, E003 and E005 would be deactivated (3 > 1).
+  ASSERT_TRUE(sshd_->WriteHomeFile("hr-drop/roster_20261121.csv",
+                                   "Employee ID,First Name,Last Name,Work Email,Language,Status,"
+                                   "Worker Type\r\n"
+                                   "E001,Ada,Lovelace,ada@acme.test,en,Active,employee\r\n")
+                  .ok());
+  v1::Run held = RunAndWait(import.integration_id());
+  ASSERT_EQ(held.state(), v1::RUN_STATE_HELD) << held.DebugString() << " logs: " << dir_;
+  ASSERT_FALSE(held.import_summary().import_id().empty());
+  EXPECT_TRUE(People()["E002"].active());  // removals wait
+
+  v1::ApproveRunRequest approve;
+  approve.set_tenant_id(kTenant);
+  approve.set_run_id(held.run_id());
+  approve.set_approved_by("ops-oncall");
+  v1::Run approved;
+  grpc::Status status = runs_->ApproveRun(Ctx().get(), approve, &approved);
+  ASSERT_TRUE(status.ok()) << status.error_message() << " logs: " << dir_;
+  EXPECT_EQ(approved.state(), v1::RUN_STATE_SUCCEEDED);
+  EXPECT_EQ(approved.approved_by(), "ops-oncall");
+  EXPECT_EQ(approved.import_summary().status(), v1::IMPORT_STATUS_APPLIED);
+  EXPECT_EQ(approved.import_summary().deactivated(), 3);
+  std::map<std::string, v1::Person> people = People();
+  EXPECT_TRUE(people["E001"].active());
+  EXPECT_FALSE(people["E002"].active());
+  EXPECT_FALSE(people["E003"].active());
+  EXPECT_FALSE(people["E005"].active());
+
+  // The roster agrees: the import is approved.
+  v1::GetImportRequest get_import;
+  get_import.set_tenant_id(kTenant);
+  get_import.set_import_id(held.import_summary().import_id());
+  v1::ImportSummary stored;
+  ASSERT_TRUE(roster_stub_->GetImport(Ctx().get(), get_import, &stored).ok());
+  EXPECT_TRUE(stored.has_approved_at());
+
+  // Approving again returns the same run; cancelling it now is refused.
+  v1::Run again;
+  ASSERT_TRUE(runs_->ApproveRun(Ctx().get(), approve, &again).ok());
+  EXPECT_EQ(again.state(), v1::RUN_STATE_SUCCEEDED);
+  v1::CancelRunRequest cancel;
+  cancel.set_tenant_id(kTenant);
+  cancel.set_run_id(held.run_id());
+  v1::Run cancelled;
+  EXPECT_EQ(runs_->CancelRun(Ctx().get(), cancel, &cancelled).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
 }
 
 TEST_F(NightlyE2eTest, TenantsSeeOnlyTheirOwnData) {

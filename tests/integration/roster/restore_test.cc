@@ -24,6 +24,7 @@
 #include "services/roster/roster_csv.h"
 #include "services/roster/roster_service.h"
 #include "services/roster/roster_store.h"
+#include "services/roster/staging_table.h"
 #include "tests/fixtures/archive_harness.h"
 
 namespace rostersync::roster {
@@ -489,6 +490,50 @@ TEST_F(RestoreTest, RestoreBringsBackSeatsDeletedPeopleAndAttributesExactly) {
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(CanonicalDigest(Roster()), changed);
   (void)first;
+}
+
+// The snapshot is written straight from the cursor's text (jsonb attributes re-ordered without
+// a JSON library) for canonical rows and through v1::Person otherwise; both must give the bytes
+// RenderSnapshot gives for the same people, whatever the values hold.
+TEST_F(RestoreTest, StreamedSnapshotIsByteIdenticalToRenderedSnapshot) {
+  v1::Person a = MakePerson("A", " Ann, the \"first\"", "Lee\r\nLine",
+                            {{"zz", "last"},
+                             {"a", "quote \" back \\ slash"},
+                             {"bb", "tab\there\nnewline \x01 ctl \x1f"},
+                             {"\xC3\xA4-umlaut", "Zo\xC3\xAB \xF0\x9F\x98\x80"},
+                             {"cost center", ", leading comma"}});
+  v1::Person b = MakePerson("B", "Bo", "Ng", {{"k\"ey", "escaped key: slow path"}, {"a", "1"}});
+  v1::Person c = MakePerson("C", "Cy", "Ho");  // no attributes
+  c.set_active(false);
+  c.set_person_type(v1::PERSON_TYPE_PART_TIME);
+  v1::Person d = MakePerson("D", "Di", "Ux", {{"key\\back", "slow path too"}});
+  MustUpsert("s1", {a, b, c, d});
+  MustAssignSeat("C", "S, 9");
+
+  std::string streamed;
+  absl::Status st = harness_.pool().Transact([&](pqxx::work& txn) {
+    return StreamSnapshot(
+        txn, kTenant,
+        [&](std::string_view bytes) {
+          streamed.append(bytes);
+          return absl::OkStatus();
+        },
+        /*batch=*/2);
+  });
+  ASSERT_TRUE(st.ok()) << st;
+  std::vector<v1::Person> people = Roster();
+  std::sort(people.begin(), people.end(), [](const v1::Person& x, const v1::Person& y) {
+    return x.person_id() < y.person_id();
+  });
+  std::string rendered;
+  ASSERT_TRUE(RenderSnapshot(people, [&](std::string_view bytes) {
+                rendered.append(bytes);
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(streamed, rendered);
+  auto parsed = ParseSnapshot(streamed, kTenant);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(CanonicalDigest(*parsed), CanonicalDigest(people));
 }
 
 TEST_F(RestoreTest, OnlyABackupOfTheSameTenantCanBeRestored) {

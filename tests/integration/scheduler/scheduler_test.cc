@@ -149,9 +149,9 @@ class SchedulerTest : public ::testing::Test {
     auto pool = PgPool::Connect(*conninfo, 3);
     ASSERT_TRUE(pool.ok()) << pool.status();
     pool_ = std::move(*pool);
-    ASSERT_TRUE(ApplySchedulerMigrations(*pool_).ok());
+    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
     // Applying twice is a no-op.
-    ASSERT_TRUE(ApplySchedulerMigrations(*pool_).ok());
+    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
 
     auto sealer = Sealer::FromKeyMaterial(kMasterKey);
     ASSERT_TRUE(sealer.ok()) << sealer.status();
@@ -864,6 +864,16 @@ TEST_F(SchedulerTest, TestIntegrationCallsTheTransferServiceWithSealedCredential
 TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
   const int grpc_port = testing::PickFreePort();
   const int metrics_port = testing::PickFreePort();
+  // Creating an active integration runs TestConnection (activation): a transfer service that
+  // passes it.
+  FakeTransfer fake_transfer;
+  grpc::ServerBuilder transfer_builder;
+  int transfer_port = 0;
+  transfer_builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
+                                    &transfer_port);
+  transfer_builder.RegisterService(&fake_transfer);
+  std::unique_ptr<grpc::Server> transfer_server = transfer_builder.BuildAndStart();
+  ASSERT_NE(transfer_server, nullptr);
   std::string dir = testing::MakeTempDir("rs-sched-bin");
   testing::Subprocess::Options options;
   options.argv = {RS_BINARY_DIR "/services/scheduler/rostersync-scheduler",
@@ -871,7 +881,7 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
                   absl::StrCat("--metrics_address=127.0.0.1:", metrics_port),
                   "--redis=" + redis_->address(),
                   "--postgres=" + conninfo_,
-                  "--transfer_address=127.0.0.1:1",
+                  absl::StrCat("--transfer_address=127.0.0.1:", transfer_port),
                   "--tick_interval_ms=100",
                   "--consumer_name=binary-test"};
   options.env = {{"ROSTERSYNC_MASTER_KEY", kMasterKey}, {"ROSTERSYNC_MASTER_KEY_FILE", ""}};

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <random>
@@ -310,6 +311,59 @@ TEST_F(SftpClientTest, MissingPinIsRefusedAndShowsTheServerKey) {
   EXPECT_EQ(session.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(session.status().message(), HasSubstr("no host key is pinned"));
   EXPECT_THAT(session.status().message(), HasSubstr(sshd_->host_key_sha256()));
+  EXPECT_THAT(session.status().message(), HasSubstr("SftpEndpoint.host_key_sha256"));
+  EXPECT_THAT(session.status().message(), HasSubstr("rosterctl integrations scan-host-key"));
+  EXPECT_THAT(session.status().message(), HasSubstr("trust_on_first_use"));
+}
+
+TEST_F(SftpClientTest, NoPinWithTrustOnFirstUseConnectsAndReportsTheKeyScanHostKeySees) {
+  auto scanned = connector_.ScanHostKey(Endpoint());
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.clear_host_key_sha256();
+  endpoint.set_trust_on_first_use(true);
+  ConnectReport report;
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), &report);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_EQ((*session)->host_key().sha256, scanned->sha256);
+  EXPECT_EQ((*session)->host_key().type, scanned->type);
+  EXPECT_EQ(scanned->sha256, sshd_->host_key_sha256());
+  const ConnectStep* host_key = FindStep(report, "host_key");
+  ASSERT_NE(host_key, nullptr);
+  EXPECT_TRUE(host_key->ok);
+  EXPECT_THAT(host_key->detail, HasSubstr("trusted on first use"));
+  EXPECT_THAT(host_key->detail, HasSubstr(scanned->sha256));
+  EXPECT_TRUE((*session)->List("").ok());
+}
+
+TEST_F(SftpClientTest, ChangedHostKeyIsRefusedEvenWithTrustOnFirstUseAndCounted) {
+  // The same user and password, but the server now presents another host key (a second sshd
+  // with a freshly generated key stands in for a replaced server).
+  auto other = SshdServer::Start();
+  ASSERT_TRUE(other.ok()) << other.status();
+  ASSERT_NE((*other)->host_key_sha256(), sshd_->host_key_sha256());
+  const double before = CounterValue("rostersync_sftp_host_key_mismatches_total");
+  const double errors_before =
+      CounterValue("rostersync_sftp_errors_total", "operation", "host_key");
+  v1::SftpEndpoint endpoint = Endpoint();  // pinned to sshd_'s key
+  endpoint.set_port((*other)->port());
+  endpoint.set_trust_on_first_use(true);  // never overrides a pin
+  ConnectReport report;
+  auto session = connector_.Connect(endpoint, Password((*other)->password()), &report);
+  ASSERT_FALSE(session.ok());
+  EXPECT_EQ(session.status().code(), absl::StatusCode::kFailedPrecondition) << session.status();
+  EXPECT_THAT(session.status().message(), HasSubstr("host key mismatch"));
+  EXPECT_THAT(session.status().message(), HasSubstr(sshd_->host_key_sha256()));
+  EXPECT_THAT(session.status().message(), HasSubstr((*other)->host_key_sha256()));
+  EXPECT_THAT(session.status().message(), Not(HasSubstr((*other)->password())));
+  EXPECT_EQ(FindStep(report, "auth"), nullptr) << "must not authenticate after a mismatch";
+  EXPECT_EQ(report.host_key.sha256, (*other)->host_key_sha256());
+  EXPECT_EQ(CounterValue("rostersync_sftp_host_key_mismatches_total"), before + 1);
+  EXPECT_EQ(CounterValue("rostersync_sftp_errors_total", "operation", "host_key"),
+            errors_before + 1);
+  // sshd saw no login attempt at all.
+  EXPECT_THAT((*other)->Log(), Not(HasSubstr("Accepted password")));
+  EXPECT_THAT((*other)->Log(), Not(HasSubstr("Failed password")));
 }
 
 TEST_F(SftpClientTest, DownloadsAMultiMegabyteFile) {
@@ -416,6 +470,134 @@ TEST_F(SftpClientTest, FailedUploadLeavesTheTargetAndNoTempFile) {
   EXPECT_NE(access((sshd_->home() + "/out2/.keep.csv.part").c_str(), F_OK), 0);
 }
 
+TEST_F(SftpClientTest, UploadIntoAFolderThatIsNotWritableFailsNamingTheFolder) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("readonly").ok());
+  ASSERT_EQ(chmod((sshd_->home() + "/readonly").c_str(), 0555), 0);
+  auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  auto bytes = (*session)->Upload("readonly", "roster.csv",
+                                  [](const ByteSink& sink) { return sink("id\n1\n"); });
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kPermissionDenied) << bytes.status();
+  EXPECT_THAT(bytes.status().message(), HasSubstr("in folder \"readonly\""));
+  EXPECT_THAT(bytes.status().message(), HasSubstr("permission denied"));
+  EXPECT_FALSE(IsTransient(bytes.status())) << "retrying cannot help";
+  EXPECT_NE(access((sshd_->home() + "/readonly/roster.csv").c_str(), F_OK), 0);
+}
+
+// A server that stops answering in the middle of a transfer (its session processes SIGSTOPped:
+// the TCP connection stays up, nothing more arrives) fails within the operation timeout.
+TEST_F(SftpClientTest, ServerStallingMidDownloadFailsWithinTheOperationTimeout) {
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/stall.bin", RandomBytes(32 * 1024 * 1024, 21)).ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_operation_timeout_ms(1500);
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  int stopped = 0;
+  int64_t received = 0;
+  absl::Time stalled_at;
+  auto bytes = (*session)->Download("in/stall.bin", [&](std::string_view chunk) {
+    received += static_cast<int64_t>(chunk.size());
+    if (stopped == 0) {
+      stopped = sshd_->StopSessions();
+      stalled_at = absl::Now();
+    }
+    return absl::OkStatus();
+  });
+  absl::Duration waited = absl::Now() - stalled_at;
+  sshd_->KillSessions();
+  ASSERT_GT(stopped, 0) << "the fixture found no session process to stop";
+  ASSERT_FALSE(bytes.ok()) << "read " << *bytes << " bytes from a stopped server";
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kUnavailable) << bytes.status();
+  EXPECT_THAT(bytes.status().message(), HasSubstr("no answer within 1500 ms"));
+  EXPECT_LT(received, 32 * 1024 * 1024);
+  EXPECT_LT(waited, absl::Seconds(20)) << "bounded by the operation timeout, not hung";
+}
+
+TEST_F(SftpClientTest, ServerStallingMidUploadFailsWithinTheOperationTimeout) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("stall_out").ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_operation_timeout_ms(1500);
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  int stopped = 0;
+  const std::string chunk(1024 * 1024, 'u');
+  auto bytes = (*session)->Upload("stall_out", "big.csv", [&](const ByteSink& sink) {
+    for (int i = 0; i < 256; ++i) {
+      RETURN_IF_ERROR(sink(chunk));
+      if (i == 2) stopped = sshd_->StopSessions();
+    }
+    return absl::OkStatus();
+  });
+  sshd_->KillSessions();
+  ASSERT_GT(stopped, 0) << "the fixture found no session process to stop";
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kUnavailable) << bytes.status();
+  EXPECT_THAT(bytes.status().message(), HasSubstr("no answer within 1500 ms"));
+  EXPECT_NE(access((sshd_->home() + "/stall_out/big.csv").c_str(), F_OK), 0)
+      << "a stalled upload must never appear under the final name";
+}
+
+// Keepalives go out while a transfer waits on a slow consumer or producer, and do not disturb
+// it (libssh2 1.10 breaks the next write if a keepalive is left half sent).
+TEST_F(SftpClientTest, KeepalivesGoOutDuringSlowTransfersWithoutBreakingThem) {
+  auto count_keepalives = [] {
+    const std::string log = sshd_->Log();
+    size_t n = 0;
+    for (size_t pos = 0; (pos = log.find("rtype keepalive@libssh2.org", pos)) != std::string::npos;
+         ++pos) {
+      ++n;
+    }
+    return n;
+  };
+  Libssh2Connector connector(absl::Seconds(2));
+  const std::string content = RandomBytes(8 * 1024 * 1024, 31);
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/slow.bin", content).ok());
+  auto session = connector.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  const size_t before = count_keepalives();
+  std::string received;
+  int chunks = 0;
+  auto bytes = (*session)->Download("in/slow.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    if (++chunks <= 2) absl::SleepFor(absl::Milliseconds(2500));  // a slow archive write
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_TRUE(received == content);
+
+  ASSERT_TRUE(sshd_->MakeHomeDir("slow_out").ok());
+  int produced = 0;
+  auto uploaded = (*session)->Upload("slow_out", "slow.bin", [&](const ByteSink& sink) {
+    for (size_t off = 0; off < content.size(); off += 1024 * 1024) {
+      RETURN_IF_ERROR(sink(std::string_view(content).substr(off, 1024 * 1024)));
+      if (++produced <= 3) absl::SleepFor(absl::Milliseconds(2500));  // a slow archive read
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  EXPECT_TRUE(sshd_->ReadHomeFile("slow_out/slow.bin").value_or("") == content);
+  // sshd logs each global request it receives (LogLevel DEBUG1).
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (count_keepalives() < before + 3 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_GE(count_keepalives(), before + 3);
+}
+
+TEST_F(SftpClientTest, KeepAliveOnAnIdleSessionKeepsItUsable) {
+  auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  EXPECT_TRUE((*session)->KeepAlive().ok());
+  EXPECT_TRUE((*session)->List("").ok());
+  sshd_->KillSessions();
+  absl::SleepFor(absl::Milliseconds(200));
+  // On a dead connection the keepalive (or the next operation) reports it.
+  absl::Status alive = (*session)->KeepAlive();
+  absl::Status listed = (*session)->List("").status();
+  EXPECT_FALSE(alive.ok() && listed.ok());
+}
+
 TEST_F(SftpClientTest, SilentListenerFailsWithinTheConnectTimeout) {
   // Accepts TCP (the kernel completes the handshake from the backlog) but never speaks SSH.
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -457,6 +639,66 @@ TEST_F(SftpClientTest, ClosedPortIsUnavailable) {
   const ConnectStep* tcp = FindStep(report, "tcp");
   ASSERT_NE(tcp, nullptr);
   EXPECT_FALSE(tcp->ok);
+}
+
+// ---- a chrooted user (sshd ChrootDirectory) ----------------------------------------------
+
+TEST(SftpChrootTest, ChrootedUserSeesOnlyTheChrootAndCanFetchAndUpload) {
+  signal(SIGPIPE, SIG_IGN);
+  SshdServer::Options options;
+  options.chroot = true;
+  auto sshd = SshdServer::Start(options);
+  ASSERT_TRUE(sshd.ok()) << sshd.status();
+  ASSERT_EQ((*sshd)->chroot_path(), "/run/rostersync-chroot");
+  ASSERT_TRUE((*sshd)->WriteHomeFile("in/roster.csv", "id,name\n1,Ada\n").ok());
+  ASSERT_TRUE((*sshd)->MakeHomeDir("out").ok());
+
+  v1::SftpEndpoint endpoint;
+  endpoint.set_host("127.0.0.1");
+  endpoint.set_port((*sshd)->port());
+  endpoint.set_username((*sshd)->user());
+  endpoint.set_host_key_sha256((*sshd)->host_key_sha256());
+  endpoint.set_connect_timeout_ms(5000);
+  endpoint.set_operation_timeout_ms(15000);
+  v1::Credentials credentials;
+  credentials.set_password((*sshd)->password());
+  Libssh2Connector connector;
+  auto session = connector.Connect(endpoint, credentials, nullptr);
+  ASSERT_TRUE(session.ok()) << session.status() << "\nsshd log:\n" << (*sshd)->Log();
+
+  // The root of the session is the chroot: only "home" is there, no /etc, /tmp or /usr.
+  auto root = (*session)->List("/");
+  ASSERT_TRUE(root.ok()) << root.status();
+  std::vector<std::string> names;
+  for (const auto& e : *root) names.push_back(e.name);
+  EXPECT_THAT(names, ::testing::ElementsAre("home"));
+  auto etc = (*session)->Download("/etc/passwd", [](std::string_view) { return absl::OkStatus(); });
+  EXPECT_EQ(etc.status().code(), absl::StatusCode::kNotFound) << etc.status();
+  auto escape = (*session)->Download("../../../etc/passwd",
+                                     [](std::string_view) { return absl::OkStatus(); });
+  EXPECT_EQ(escape.status().code(), absl::StatusCode::kNotFound) << escape.status();
+
+  // Relative paths start in the home folder inside the chroot; absolute ones at its root.
+  std::string fetched;
+  auto bytes = (*session)->Download("in/roster.csv", [&](std::string_view chunk) {
+    fetched.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(fetched, "id,name\n1,Ada\n");
+  auto absolute = (*session)->List("/home/in");
+  ASSERT_TRUE(absolute.ok()) << absolute.status();
+  ASSERT_EQ(absolute->size(), 1u);
+  EXPECT_EQ((*absolute)[0].name, "roster.csv");
+
+  auto uploaded =
+      (*session)->Upload("out", "export.csv", [](const ByteSink& sink) { return sink("a,b\n"); });
+  ASSERT_TRUE(uploaded.ok()) << uploaded.status();
+  EXPECT_EQ((*sshd)->ReadHomeFile("out/export.csv").value_or(""), "a,b\n");
+  // The chroot root itself is root-owned: not writable for the user.
+  auto at_root = (*session)->Upload("/", "x.csv", [](const ByteSink& sink) { return sink("x"); });
+  EXPECT_EQ(at_root.status().code(), absl::StatusCode::kPermissionDenied) << at_root.status();
+  EXPECT_THAT((*sshd)->Log(), HasSubstr("Accepted password"));
 }
 
 }  // namespace

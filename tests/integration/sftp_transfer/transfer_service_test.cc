@@ -5,13 +5,16 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "common/pg.h"
 #include "common/server.h"
 #include "services/sftp_transfer/credentials.h"
 #include "services/sftp_transfer/transfer_ledger.h"
+#include "services/sftp_transfer/transfer_worker.h"
 #include "tests/fixtures/postgres_server.h"
 #include "tests/fixtures/sshd_server.h"
+#include "tests/unit/sftp_transfer/transfer_fakes.h"
 
 namespace rostersync::transfer {
 namespace {
@@ -116,6 +119,43 @@ TEST_F(TransferServiceTest, ExportFolderIsWritableAndTheProbeIsRemoved) {
   EXPECT_EQ(listing, 0);
 }
 
+TEST_F(TransferServiceTest, ExportFolderThatIsNotWritableFailsTheFolderStepNamingIt) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("locked").ok());
+  ASSERT_EQ(chmod((sshd_->home() + "/locked").c_str(), 0555), 0);
+  v1::TestConnectionResponse resp;
+  grpc::Status st = Call(Request(v1::RUN_DIRECTION_EXPORT, "locked"), &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_FALSE(resp.ok());
+  ASSERT_EQ(resp.steps_size(), 6) << resp.DebugString();
+  for (int i = 0; i < 5; ++i) EXPECT_TRUE(resp.steps(i).ok()) << resp.steps(i).name();
+  const v1::ConnectionStep& folder = resp.steps(5);
+  EXPECT_EQ(folder.name(), "folder");
+  EXPECT_FALSE(folder.ok());
+  EXPECT_THAT(folder.detail(), HasSubstr("in folder \"locked\""));
+  EXPECT_THAT(folder.detail(), HasSubstr("permission denied"));
+  // The same folder is fine for an import (listable).
+  v1::TestConnectionResponse import_resp;
+  ASSERT_TRUE(Call(Request(v1::RUN_DIRECTION_IMPORT, "locked"), &import_resp).ok());
+  EXPECT_TRUE(import_resp.ok()) << import_resp.DebugString();
+}
+
+TEST_F(TransferServiceTest, NoPinWithTrustOnFirstUsePassesTheHostKeyStepAndReportsTheKey) {
+  v1::TestConnectionRequest req = Request(v1::RUN_DIRECTION_IMPORT, "");
+  req.mutable_endpoint()->clear_host_key_sha256();
+  v1::TestConnectionResponse refused;
+  ASSERT_TRUE(Call(req, &refused).ok());
+  EXPECT_FALSE(refused.ok());
+  ASSERT_EQ(refused.steps_size(), 4);
+  EXPECT_THAT(refused.steps(3).detail(), HasSubstr("rosterctl integrations scan-host-key"));
+
+  req.mutable_endpoint()->set_trust_on_first_use(true);
+  v1::TestConnectionResponse resp;
+  ASSERT_TRUE(Call(req, &resp).ok());
+  EXPECT_TRUE(resp.ok()) << resp.DebugString();
+  EXPECT_THAT(resp.steps(3).detail(), HasSubstr("trusted on first use"));
+  EXPECT_EQ(resp.host_key_sha256(), sshd_->host_key_sha256());
+}
+
 TEST_F(TransferServiceTest, MissingFolderFailsTheFolderStep) {
   v1::TestConnectionResponse resp;
   ASSERT_TRUE(Call(Request(v1::RUN_DIRECTION_IMPORT, "does/not/exist"), &resp).ok());
@@ -197,6 +237,131 @@ TEST_F(TransferServiceTest, ScanHostKeyOfAClosedPortIsUnavailableAndEmptyHostInv
 }
 
 // ---- ledger ------------------------------------------------------------------------------
+
+// A file imported, Reprocess through the gRPC service, and the next fetch hands it over again:
+// real sshd, real PostgreSQL ledger (archive and publisher are in-memory fakes).
+TEST_F(TransferServiceTest, ReprocessForgetsAFileSoTheNextFetchHandsItOverAgain) {
+  auto pg = PostgresServer::Start();
+  ASSERT_TRUE(pg.ok()) << pg.status();
+  auto conninfo = (*pg)->CreateDatabase("transfer_reprocess");
+  ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+  auto pool = PgPool::Connect(*conninfo, 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  auto ledger = PgTransferLedger::Open(pool->get());
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+
+  // A service that has the ledger (the fixture's service_ has none).
+  TransferServiceImpl service(&tester_, ledger->get());
+  ServerOptions options;
+  options.service_name = "sftp-transfer-reprocess-test";
+  options.grpc_address = "127.0.0.1:0";
+  options.grace = absl::Seconds(1);
+  auto runner = ServiceRunner::Start(options, {&service});
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  auto stub = v1::TransferService::NewStub(
+      MakeChannel("127.0.0.1:" + std::to_string((*runner)->grpc_port())));
+  auto reprocess = [&](const v1::ReprocessRequest& req, v1::ReprocessResponse* resp) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    return stub->Reprocess(&ctx, req, resp);
+  };
+
+  const std::string content = "id,name\n1,Ada\n2,Grace\n";
+  ASSERT_TRUE(sshd_->WriteHomeFile("reprocess/roster_1.csv", content).ok());
+  testing::FakeArchive archive;
+  testing::FakePublisher publisher;
+  TransferWorker worker(&connector_, &archive, &publisher, ledger->get(), &sealer_);
+  int run = 0;
+  auto fetch = [&]() -> v1::RunEvent {
+    ++run;
+    v1::TransferJob job;
+    job.set_job_id(absl::StrCat("run_", run, ":fetch"));
+    job.set_tenant_id("tenant_a");
+    job.set_run_id(absl::StrCat("run_", run));
+    job.set_integration_id("int_1");
+    job.set_op(v1::TransferJob::OP_FETCH);
+    *job.mutable_endpoint() = Request(v1::RUN_DIRECTION_IMPORT, "").endpoint();
+    *job.mutable_credentials() = Request(v1::RUN_DIRECTION_IMPORT, "").credentials();
+    job.set_remote_folder("reprocess");
+    job.set_file_glob("roster_*");
+    EXPECT_TRUE(worker.Handle(job).ok());
+    auto events = publisher.Events();
+    return events.empty() ? v1::RunEvent() : events.back();
+  };
+
+  v1::RunEvent first = fetch();
+  ASSERT_EQ(first.type(), v1::RunEvent::TYPE_FETCHED) << first.DebugString();
+  EXPECT_EQ(fetch().type(), v1::RunEvent::TYPE_NO_NEW_FILE) << "the ledger remembers it";
+  // The same content under a new name is skipped (and recorded as a duplicate).
+  ASSERT_TRUE(sshd_->WriteHomeFile("reprocess/roster_copy.csv", content).ok());
+  EXPECT_EQ(fetch().type(), v1::RunEvent::TYPE_NO_NEW_FILE);
+
+  v1::ReprocessRequest req;
+  req.set_tenant_id("tenant_a");
+  req.set_integration_id("int_1");
+  req.set_remote_path("reprocess/roster_1.csv");
+  v1::ReprocessResponse resp;
+  grpc::Status st = reprocess(req, &resp);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  // The entry asked for and, with it, the duplicate holding the same content.
+  ASSERT_EQ(resp.forgotten_size(), 2) << resp.DebugString();
+  EXPECT_EQ(resp.forgotten(0).remote_path(), "reprocess/roster_1.csv");
+  EXPECT_EQ(resp.forgotten(0).size_bytes(), static_cast<int64_t>(content.size()));
+  EXPECT_EQ(resp.forgotten(0).file_id(), first.file_id());
+  EXPECT_EQ(resp.forgotten(0).job_id(), "run_1:fetch");
+  EXPECT_EQ(resp.forgotten(0).sha256().size(), 64u);
+  EXPECT_GT(resp.forgotten(0).processed_at().seconds(), 1700000000);
+  EXPECT_EQ(resp.forgotten(1).remote_path(), "reprocess/roster_copy.csv");
+  EXPECT_EQ(resp.forgotten(1).sha256(), resp.forgotten(0).sha256());
+
+  // The next fetch hands the content over again (the newest of the two names).
+  v1::RunEvent again = fetch();
+  ASSERT_EQ(again.type(), v1::RunEvent::TYPE_FETCHED) << again.DebugString();
+  EXPECT_NE(again.file_id(), first.file_id());
+  EXPECT_EQ(archive.files.at(again.file_id()).bytes, content);
+  EXPECT_EQ(fetch().type(), v1::RunEvent::TYPE_NO_NEW_FILE) << "and remembers it again";
+
+  // By SHA-256 alone.
+  v1::ReprocessRequest by_sha;
+  by_sha.set_tenant_id("tenant_a");
+  by_sha.set_integration_id("int_1");
+  by_sha.set_sha256(resp.forgotten(0).sha256());
+  v1::ReprocessResponse by_sha_resp;
+  ASSERT_TRUE(reprocess(by_sha, &by_sha_resp).ok());
+  EXPECT_GE(by_sha_resp.forgotten_size(), 1);
+  EXPECT_EQ(fetch().type(), v1::RunEvent::TYPE_FETCHED);
+
+  // Nothing matching: NOT_FOUND naming what was asked; another tenant's entries are untouched.
+  v1::ReprocessRequest none = req;
+  none.set_remote_path("reprocess/never.csv");
+  v1::ReprocessResponse none_resp;
+  grpc::Status missing = reprocess(none, &none_resp);
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::NOT_FOUND) << missing.error_message();
+  EXPECT_THAT(missing.error_message(), HasSubstr("reprocess/never.csv"));
+  v1::ReprocessRequest other_tenant = by_sha;
+  other_tenant.set_tenant_id("tenant_b");
+  EXPECT_EQ(reprocess(other_tenant, &none_resp).error_code(), grpc::StatusCode::NOT_FOUND);
+
+  // Malformed requests.
+  v1::ReprocessRequest empty = req;
+  empty.clear_remote_path();
+  EXPECT_EQ(reprocess(empty, &none_resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  v1::ReprocessRequest bad_sha = by_sha;
+  bad_sha.set_sha256("ABC");
+  EXPECT_EQ(reprocess(bad_sha, &none_resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  (*runner)->Stop();
+}
+
+TEST_F(TransferServiceTest, ReprocessWithoutALedgerIsFailedPrecondition) {
+  v1::ReprocessRequest req;
+  req.set_tenant_id("tenant_a");
+  req.set_integration_id("int_1");
+  req.set_remote_path("in/a.csv");
+  v1::ReprocessResponse resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  EXPECT_EQ(stub_->Reprocess(&ctx, req, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+}
 
 TEST(PgTransferLedgerTest, RecordsFilesAndJobResults) {
   auto pg = PostgresServer::Start();

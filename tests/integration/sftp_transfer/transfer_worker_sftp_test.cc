@@ -14,6 +14,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/sftp_transfer/credentials.h"
 #include "services/sftp_transfer/transfer_worker.h"
@@ -362,6 +363,66 @@ TEST_F(TransferWorkerSftpTest, UploadUsesTheConfiguredTempName) {
   EXPECT_TRUE(sshd_->ReadHomeFile(folder_ + "/roster.csv").value_or("") == content);
 }
 
+// ---- host keys ---------------------------------------------------------------------------
+
+TEST_F(TransferWorkerSftpTest, FetchReportsTheHostKeyItSaw) {
+  Write("roster_1.csv", "id\n1\n");
+  v1::RunEvent e = Run(Job(v1::TransferJob::OP_FETCH, "fetch"));
+  ASSERT_EQ(e.type(), v1::RunEvent::TYPE_FETCHED) << e.DebugString();
+  EXPECT_EQ(e.host_key_type(), "ssh-ed25519");
+  EXPECT_EQ(e.host_key_sha256(), sshd_->host_key_sha256());
+}
+
+TEST_F(TransferWorkerSftpTest, NoPinWithoutTrustOnFirstUseFailsPermanentlyNamingTheFix) {
+  Write("roster_1.csv", "id\n1\n");
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  job.mutable_endpoint()->clear_host_key_sha256();
+  v1::RunEvent e = Run(job);
+  EXPECT_EQ(e.type(), v1::RunEvent::TYPE_FAILED) << e.DebugString();
+  EXPECT_THAT(e.error(), HasSubstr("SftpEndpoint.host_key_sha256"));
+  EXPECT_THAT(e.error(), HasSubstr("rosterctl integrations scan-host-key"));
+  EXPECT_TRUE(archive_.files.empty());
+  EXPECT_TRUE(sleeps_.empty()) << "a refused host key is not retried";
+}
+
+TEST_F(TransferWorkerSftpTest, NoPinWithTrustOnFirstUseFetchesAndReportsTheKeyToPin) {
+  auto scanned = connector_.ScanHostKey(Job(v1::TransferJob::OP_FETCH, "scan").endpoint());
+  ASSERT_TRUE(scanned.ok()) << scanned.status();
+  Write("roster_1.csv", "id\n1\n");
+  v1::TransferJob job = Job(v1::TransferJob::OP_FETCH, "fetch");
+  job.mutable_endpoint()->clear_host_key_sha256();
+  job.mutable_endpoint()->set_trust_on_first_use(true);
+  v1::RunEvent e = Run(job);
+  ASSERT_EQ(e.type(), v1::RunEvent::TYPE_FETCHED) << e.DebugString();
+  EXPECT_EQ(Archived(e), "id\n1\n");
+  EXPECT_EQ(e.host_key_sha256(), scanned->sha256);
+  EXPECT_EQ(e.host_key_type(), scanned->type);
+
+  // An upload reports it too.
+  std::string file_id = archive_.Add("tenant_a", "export.csv", "a\n");
+  v1::TransferJob up = Job(v1::TransferJob::OP_UPLOAD, "upload");
+  up.mutable_endpoint()->clear_host_key_sha256();
+  up.mutable_endpoint()->set_trust_on_first_use(true);
+  up.set_file_id(file_id);
+  up.set_remote_name("out.csv");
+  v1::RunEvent u = Run(up);
+  ASSERT_EQ(u.type(), v1::RunEvent::TYPE_UPLOADED) << u.DebugString();
+  EXPECT_EQ(u.host_key_sha256(), scanned->sha256);
+}
+
+TEST_F(TransferWorkerSftpTest, UploadIntoAFolderThatIsNotWritableFailsNamingTheFolder) {
+  ASSERT_EQ(chmod((sshd_->home() + "/" + folder_).c_str(), 0555), 0);
+  std::string file_id = archive_.Add("tenant_a", "export.csv", "id\n1\n");
+  v1::TransferJob job = Job(v1::TransferJob::OP_UPLOAD, "upload");
+  job.set_file_id(file_id);
+  job.set_remote_name("roster.csv");
+  v1::RunEvent e = Run(job);
+  EXPECT_EQ(e.type(), v1::RunEvent::TYPE_FAILED) << e.DebugString();
+  EXPECT_THAT(e.error(), HasSubstr(absl::StrCat("in folder \"", folder_, "\"")));
+  EXPECT_THAT(e.error(), HasSubstr("permission denied"));
+  EXPECT_TRUE(sleeps_.empty()) << "a permission problem is not retried";
+}
+
 // ---- dropped connections -----------------------------------------------------------------
 
 TEST_F(TransferWorkerSftpTest, ConnectionKilledMidDownloadIsRetriedAndNoPartialIsHandedOver) {
@@ -409,14 +470,18 @@ TEST_F(TransferWorkerSftpTest, ConnectionKilledMidUploadIsRetriedAndLeavesNoPart
   EXPECT_EQ(sleeps_.size(), 1u);
 }
 
-TEST_F(TransferWorkerSftpTest, ConnectionKilledOnEveryAttemptGivesUpForRedelivery) {
+TEST_F(TransferWorkerSftpTest, ConnectionKilledOnEveryAttemptEndsInARetryableFailure) {
   const std::string content = RandomBytes(24 * 1024 * 1024, 11);
   Write("roster_big.csv", content);
   options_.retry.max_attempts = 2;
   archive_.on_write = [&] { sshd_->KillSessions(); };
   absl::Status st = Worker().Handle(Job(v1::TransferJob::OP_FETCH, "fetch"));
-  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
-  EXPECT_TRUE(publisher_.published.empty());
+  ASSERT_TRUE(st.ok()) << st;
+  // Handed to the scheduler's step retry: a FAILED event marked retryable, and nothing fetched.
+  auto events = publisher_.Events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_TRUE(events[0].retryable());
   EXPECT_TRUE(archive_.files.empty()) << "no partial download is ever handed over";
   EXPECT_EQ(archive_.abandoned, 2);
   EXPECT_TRUE(ledger_.files.empty());

@@ -157,6 +157,30 @@ TEST(CsvReaderTest, RecordSizeLimit) {
   EXPECT_THAT(std::string(p.status.message()), HasSubstr("line 2"));
 }
 
+// Field text is copied in runs; the size limit still counts every byte: a record of exactly
+// max_record_bytes reads, one byte more fails with the same error for every chunk size.
+TEST(CsvReaderTest, RecordSizeLimitIsExactForEveryChunkSize) {
+  CsvOptions options;
+  options.max_record_bytes = 12;
+  const std::string fits = "ab,cd\nabcdef,ghijkl\n";           // 6 + 1 + 6 = 13 with the comma
+  const std::string exact = "ab,cd\nabcde,ghijkl\n";           // 12
+  const std::string quoted = "ab,cd\n\"abcde\",\"ghijk\"\n";  // 5 + 5, a comma, 4 quotes: 15
+  for (size_t chunk : {0, 1, 2, 3, 5, 7}) {
+    Parsed over = Parse(fits, chunk, options);
+    EXPECT_TRUE(absl::IsInvalidArgument(over.status)) << "chunk " << chunk;
+    EXPECT_THAT(std::string(over.status.message()),
+                HasSubstr("line 2: record is larger than 12 bytes"))
+        << "chunk " << chunk;
+    Parsed ok = Parse(exact, chunk, options);
+    ASSERT_TRUE(ok.status.ok()) << "chunk " << chunk << ": " << ok.status;
+    EXPECT_EQ(Fields(ok), (Rows{{"ab", "cd"}, {"abcde", "ghijkl"}})) << "chunk " << chunk;
+    Parsed q = Parse(quoted, chunk, options);
+    EXPECT_TRUE(absl::IsInvalidArgument(q.status)) << "chunk " << chunk;
+    EXPECT_EQ(q.status.message(), Parse(quoted, 0, options).status.message())
+        << "chunk " << chunk;
+  }
+}
+
 // Every chunk size, byte by byte included, gives the same records as one big chunk.
 TEST(CsvReaderTest, ChunkBoundariesAnywhere) {
   const std::string input =

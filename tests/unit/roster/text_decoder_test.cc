@@ -217,6 +217,29 @@ TEST(TextDecoderTest, InvalidUtf8NamesLineAndOffsetAndSuggests1252) {
   EXPECT_THAT(Message(d), HasSubstr("roster.csv: "));
 }
 
+// ASCII is copied in runs past the 8 KiB sample; line and offset of an error stay exact, and
+// so does the text, whatever the chunk size (CRLF, lone CR and multi-byte characters mixed in).
+TEST(TextDecoderTest, AsciiRunsKeepLineAndOffsetForEveryChunkSize) {
+  std::string input;
+  for (int i = 0; i < 400; ++i) {
+    input += "E0001,Zo\xC3\xAB,caf\xC3\xA9 long ascii text to fill the sample";
+    input += (i % 3 == 0) ? "\r\n" : (i % 3 == 1 ? "\n" : "\r");
+  }
+  const std::string good = Decode(input).text;
+  ASSERT_EQ(good.size(), input.size());
+  const size_t bad_at = input.size() + 4;  // "xyz,\xE9" on line 401
+  input += "xyz,\xE9\n";
+  for (size_t chunk : {0, 1, 3, 64, 4096, 9000}) {
+    Decoded ok = Decode(std::string_view(input).substr(0, bad_at), "auto", chunk);
+    ASSERT_TRUE(ok.status.ok()) << "chunk " << chunk << ": " << ok.status;
+    EXPECT_EQ(ok.text, good + "xyz,") << "chunk " << chunk;
+    Decoded d = Decode(input, "auto", chunk);
+    EXPECT_TRUE(absl::IsInvalidArgument(d.status)) << "chunk " << chunk;
+    EXPECT_THAT(Message(d), HasSubstr(absl::StrCat("line 401, byte offset ", bad_at)))
+        << "chunk " << chunk;
+  }
+}
+
 TEST(TextDecoderTest, InvalidUtf8Forms) {
   for (std::string_view bad : {"\xC0\xAF", "\xE0\x80\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80",
                                "\xF8\x88\x80\x80", "\xFF", "\x80", "\xC3(", "\xE2\x82"}) {

@@ -222,7 +222,8 @@ TEST(RunStateTest, RefusesUnknownAndUnspecifiedNamingTheOption) {
 
 TEST(RunStateTest, TerminalAndSuccessStates) {
   for (v1::RunState s :
-       {v1::RUN_STATE_SUCCEEDED, v1::RUN_STATE_SKIPPED, v1::RUN_STATE_HELD, v1::RUN_STATE_FAILED}) {
+       {v1::RUN_STATE_SUCCEEDED, v1::RUN_STATE_SKIPPED, v1::RUN_STATE_HELD, v1::RUN_STATE_FAILED,
+        v1::RUN_STATE_CANCELLED}) {
     EXPECT_TRUE(IsTerminal(s)) << RunStateName(s);
   }
   for (v1::RunState s :

@@ -89,8 +89,37 @@ class FakeRuns : public v1::RunService::Service {
     if (start + n < stored_runs) resp->set_next_page_token(absl::StrCat(start + n));
     return grpc::Status::OK;
   }
+  grpc::Status CancelRun(grpc::ServerContext* ctx, const v1::CancelRunRequest* req,
+                         v1::Run* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_requests.push_back(*req);
+    if (!cancel_status.ok()) return cancel_status;
+    resp->set_run_id(req->run_id());
+    resp->set_state(v1::RUN_STATE_CANCELLED);
+    resp->set_cancelled_by(req->requested_by());
+    resp->set_cancel_reason(req->reason());
+    return grpc::Status::OK;
+  }
+  grpc::Status ApproveRun(grpc::ServerContext* ctx, const v1::ApproveRunRequest* req,
+                          v1::Run* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    std::lock_guard<std::mutex> lock(mu_);
+    approve_requests.push_back(*req);
+    resp->set_run_id(req->run_id());
+    resp->set_state(v1::RUN_STATE_SUCCEEDED);
+    resp->set_approved_by(req->approved_by());
+    resp->mutable_approved_at()->set_seconds(1772326800);  // 2026-03-01T01:00:00Z
+    resp->mutable_import_summary()->set_import_id("imp-7");
+    resp->mutable_import_summary()->set_deleted(40);
+    resp->mutable_import_summary()->set_status(v1::IMPORT_STATUS_APPLIED);
+    return grpc::Status::OK;
+  }
 
   std::mutex mu_;
+  std::vector<v1::CancelRunRequest> cancel_requests;
+  grpc::Status cancel_status = grpc::Status::OK;
+  std::vector<v1::ApproveRunRequest> approve_requests;
   std::deque<v1::Run> script;  // GetRun answers, the last one repeated
   grpc::Status get_status = grpc::Status::OK;
   int stored_runs = 5;
@@ -316,7 +345,24 @@ class FakeTransfer : public v1::TransferService::Service {
     resp->set_host_key_sha256("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s");
     return grpc::Status::OK;
   }
+  grpc::Status Reprocess(grpc::ServerContext* ctx, const v1::ReprocessRequest* req,
+                         v1::ReprocessResponse* resp) override {
+    log_->Record(ctx, req->tenant_id());
+    last_reprocess = *req;
+    if (req->remote_path() == "in/none.csv") {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                          "no processed file of integration int_1 matches remote path");
+    }
+    v1::ProcessedFileEntry* e = resp->add_forgotten();
+    e->set_remote_path(req->remote_path());
+    e->set_size_bytes(1234);
+    e->set_sha256(std::string(64, 'a'));
+    e->set_file_id("file_9");
+    e->mutable_processed_at()->set_seconds(1763700000);
+    return grpc::Status::OK;
+  }
   v1::ScanHostKeyRequest last;
+  v1::ReprocessRequest last_reprocess;
 
  private:
   CallLog* log_;
@@ -430,7 +476,8 @@ TEST_F(CommandsTest, TriggerWaitPollsUntilSucceededAndPrintsTheSummary) {
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("SUCCEEDED"));
   EXPECT_THAT(r.out, HasSubstr("f-backup"));
-  EXPECT_THAT(r.out, HasSubstr("2026-11-21T12:00:00Z  fetching  roster_20261121.csv"));
+  EXPECT_THAT(r.out, testing::ContainsRegex(
+                        "2026-11-21T12:00:00Z +fetching +1 +- +roster_20261121.csv"));
   EXPECT_THAT(r.out, testing::ContainsRegex("Added: +3"));
   EXPECT_THAT(r.err, HasSubstr("run r-1: fetching"));
   EXPECT_THAT(r.err, HasSubstr("run r-1: importing"));
@@ -442,15 +489,27 @@ TEST_F(CommandsTest, TriggerWaitExitCodeFollowsTheTerminalState) {
     int code;
   };
   for (const Case& c : {Case{v1::RUN_STATE_SKIPPED, 0}, Case{v1::RUN_STATE_HELD, 1},
-                        Case{v1::RUN_STATE_FAILED, 1}, Case{v1::RUN_STATE_SUCCEEDED, 0}}) {
+                        Case{v1::RUN_STATE_FAILED, 1}, Case{v1::RUN_STATE_SUCCEEDED, 0},
+                        Case{v1::RUN_STATE_CANCELLED, 1}}) {
     v1::Run end = RunIn(c.state);
     if (c.state == v1::RUN_STATE_FAILED) end.set_error("host key mismatch");
+    if (c.state == v1::RUN_STATE_HELD) {
+      end.mutable_import_summary()->set_import_id("imp-7");
+      end.mutable_import_summary()->set_held_reason("40 removals exceed 10");
+    }
     runs_.script = {end};
     Result r = Run({"runs", "trigger", "int-1", "--wait"});
     EXPECT_EQ(r.code, c.code) << RunStateName(c.state) << ": " << r.err;
     if (c.state == v1::RUN_STATE_FAILED) {
       EXPECT_THAT(r.err,
                   HasSubstr("rosterctl: runs trigger: run r-1 ended FAILED: host key mismatch"));
+    }
+    if (c.state == v1::RUN_STATE_HELD) {
+      EXPECT_THAT(r.err, HasSubstr("40 removals exceed 10; approve with `rosterctl runs "
+                                   "approve r-1`"));
+    }
+    if (c.state == v1::RUN_STATE_CANCELLED) {
+      EXPECT_THAT(r.err, HasSubstr("run r-1 ended CANCELLED"));
     }
   }
 }
@@ -525,6 +584,75 @@ TEST_F(CommandsTest, RunsListPassesFiltersAndStopsAtTheLimit) {
   ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(r.out, &all).ok()) << r.out;
   EXPECT_EQ(all.runs_size(), 5);
   EXPECT_EQ(all.next_page_token(), "");
+}
+
+TEST_F(CommandsTest, RunsCancelSendsWhoAndWhy) {
+  Result r = Run({"runs", "cancel", "r-5", "--reason", "wrong file", "--by", "alice"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(runs_.cancel_requests.size(), 1u);
+  EXPECT_EQ(runs_.cancel_requests[0].tenant_id(), "acme");
+  EXPECT_EQ(runs_.cancel_requests[0].run_id(), "r-5");
+  EXPECT_EQ(runs_.cancel_requests[0].requested_by(), "alice");
+  EXPECT_EQ(runs_.cancel_requests[0].reason(), "wrong file");
+  EXPECT_EQ(r.out, "Run r-5 CANCELLED by alice: wrong file\n");
+
+  // A finished run: the server's FAILED_PRECONDITION, exit 1.
+  runs_.cancel_status = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                     "run r-5 already finished SUCCEEDED");
+  r = Run({"runs", "cancel", "r-5", "--by", "alice"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err,
+            "rosterctl: runs cancel: FAILED_PRECONDITION: run r-5 already finished SUCCEEDED\n");
+  // The run id is required.
+  r = Run({"runs", "cancel"});
+  EXPECT_EQ(r.code, 2);
+}
+
+TEST_F(CommandsTest, RunsApprovePassesTheOperatorAndPrintsTheOutcome) {
+  Result r = Run({"runs", "approve", "r-6", "--by", "bob"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(runs_.approve_requests.size(), 1u);
+  EXPECT_EQ(runs_.approve_requests[0].run_id(), "r-6");
+  EXPECT_EQ(runs_.approve_requests[0].approved_by(), "bob");
+  EXPECT_THAT(r.out, HasSubstr("Approved run r-6 (import imp-7): 40 deleted, 0 deactivated"));
+  EXPECT_THAT(r.out, HasSubstr("Approved by"));
+  EXPECT_THAT(r.out, HasSubstr("bob"));
+  EXPECT_EQ(log_.calls_without_deadline, 0);
+}
+
+TEST_F(CommandsTest, RunsShowPrintsAttemptsStepTimesAndErrors) {
+  v1::Run run = RunIn(v1::RUN_STATE_FAILED);
+  run.set_error("fetch failed after 3 attempts: sftp: connection refused");
+  run.set_attempt(3);
+  auto add_step = [&](v1::RunState state, int64_t at, int attempt, const std::string& detail) {
+    v1::RunStepRecord* s = run.add_steps();
+    s->set_state(state);
+    s->mutable_at()->set_seconds(at);
+    s->set_attempt(attempt);
+    s->set_detail(detail);
+  };
+  add_step(v1::RUN_STATE_QUEUED, 1772326800, 1, "triggered manually");
+  add_step(v1::RUN_STATE_FETCHING, 1772326800, 1, "fetch job r-1:fetch queued");
+  add_step(v1::RUN_STATE_FETCHING, 1772326890, 2, "fetch attempt 1 of 3 failed: refused");
+  add_step(v1::RUN_STATE_FAILED, 1772327010, 3, "fetch failed after 3 attempts: refused");
+  runs_.script = {run};
+  Result r = Run({"runs", "show", "r-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("fetch failed after 3 attempts: sftp: connection refused"));
+  EXPECT_THAT(r.out, HasSubstr("ATTEMPT"));
+  EXPECT_THAT(r.out, HasSubstr("TOOK"));
+  EXPECT_THAT(r.out, HasSubstr("1m30s"));  // first fetch attempt, until its failure
+  EXPECT_THAT(r.out, HasSubstr(" 2m "));   // second attempt
+  EXPECT_THAT(r.out, HasSubstr("Attempt"));
+
+  v1::Run cancelled = RunIn(v1::RUN_STATE_CANCELLED);
+  cancelled.set_cancelled_by("alice");
+  cancelled.set_cancel_reason("wrong file");
+  runs_.script = {cancelled};
+  r = Run({"runs", "show", "r-1"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Cancelled by"));
+  EXPECT_THAT(r.out, HasSubstr("wrong file"));
 }
 
 TEST_F(CommandsTest, BadRunStateIsAUsageErrorNamingTheOption) {
@@ -1281,6 +1409,35 @@ TEST_F(CommandsTest, ScanHostKeyPrintsTheFingerprintToPin) {
   EXPECT_EQ(json.code, 0) << json.err;
   EXPECT_EQ(transfer_.last.port(), 22);
   EXPECT_THAT(json.out, HasSubstr("\"hostKeySha256\""));
+}
+
+// ---- integrations reprocess ----
+
+TEST_F(CommandsTest, ReprocessForgetsAFetchedFileAndShowsIt) {
+  Result r = Run({"integrations", "reprocess", "int_1", "--path", "in/roster.csv"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(transfer_.last_reprocess.tenant_id(), "acme");
+  EXPECT_EQ(transfer_.last_reprocess.integration_id(), "int_1");
+  EXPECT_EQ(transfer_.last_reprocess.remote_path(), "in/roster.csv");
+  EXPECT_EQ(transfer_.last_reprocess.sha256(), "");
+  EXPECT_THAT(r.out, HasSubstr("in/roster.csv"));
+  EXPECT_THAT(r.out, HasSubstr("file_9"));
+  EXPECT_THAT(r.out, HasSubstr("Forgot 1 processed file(s)"));
+  Result json = Run({"integrations", "reprocess", "int_1", "--sha256", std::string(64, 'a'),
+                     "--output", "json"});
+  EXPECT_EQ(json.code, 0) << json.err;
+  EXPECT_EQ(transfer_.last_reprocess.sha256(), std::string(64, 'a'));
+  EXPECT_THAT(json.out, HasSubstr("\"forgotten\""));
+}
+
+TEST_F(CommandsTest, ReprocessErrors) {
+  Result neither = Run({"integrations", "reprocess", "int_1"});
+  EXPECT_EQ(neither.code, 2);
+  EXPECT_THAT(neither.err, HasSubstr("--path"));
+  EXPECT_EQ(Run({"integrations", "reprocess"}).code, 2);
+  Result none = Run({"integrations", "reprocess", "int_1", "--path", "in/none.csv"});
+  EXPECT_EQ(none.code, 1);
+  EXPECT_THAT(none.err, HasSubstr("no processed file"));
 }
 
 TEST_F(CommandsTest, ScanHostKeyErrors) {

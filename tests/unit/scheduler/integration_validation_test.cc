@@ -271,3 +271,123 @@ TEST(IntegrationValidationTest, Ssh2AndPuttyKeysAreRejectedWithHowToConvertThem)
 
 }  // namespace
 }  // namespace rostersync::scheduler
+
+namespace rostersync::scheduler {
+namespace {
+
+v1::TimeWindow W(const std::string& start, const std::string& end) {
+  v1::TimeWindow w;
+  w.set_start(start);
+  w.set_end(end);
+  return w;
+}
+
+// The checks added for hosts, timeouts, globs, mappings, windows and the misfire window.
+TEST(IntegrationValidationTest, EachNewlyCheckedFieldIsNamed) {
+  const std::vector<Case> cases = {
+      {"integration.endpoint.host",
+       [](auto& i) { i.mutable_endpoint()->set_host("sftp://sftp.example.com"); }},
+      {"integration.endpoint.host",
+       [](auto& i) { i.mutable_endpoint()->set_host("acme@sftp.example.com"); }},
+      {"integration.endpoint.host",
+       [](auto& i) { i.mutable_endpoint()->set_host("sftp.example.com:2222"); }},
+      {"integration.endpoint.host", [](auto& i) { i.mutable_endpoint()->set_host("-sftp"); }},
+      {"integration.endpoint.host",
+       [](auto& i) { i.mutable_endpoint()->set_host("sftp..example.com"); }},
+      {"integration.endpoint.host", [](auto& i) { i.mutable_endpoint()->set_host("sftp/x"); }},
+      {"integration.endpoint.host",
+       [](auto& i) { i.mutable_endpoint()->set_host(std::string(254, 'a')); }},
+      {"integration.endpoint.port", [](auto& i) { i.mutable_endpoint()->set_port(65536); }},
+      {"integration.endpoint.username",
+       [](auto& i) { i.mutable_endpoint()->set_username(std::string(256, 'u')); }},
+      {"integration.endpoint.connect_timeout_ms",
+       [](auto& i) { i.mutable_endpoint()->set_connect_timeout_ms(kMaxConnectTimeoutMs + 1); }},
+      {"integration.endpoint.operation_timeout_ms",
+       [](auto& i) { i.mutable_endpoint()->set_operation_timeout_ms(kMaxOperationTimeoutMs + 1); }},
+      {"integration.endpoint.host_key_sha256",
+       [](auto& i) {  // trust on first use allows no pin, not a malformed one
+         i.mutable_endpoint()->set_trust_on_first_use(true);
+         i.mutable_endpoint()->set_host_key_sha256("SHA256:short");
+       }},
+      {"integration.import_settings.file_glob",
+       [](auto& i) { i.mutable_import_settings()->set_file_glob("out/roster_*.csv"); }},
+      {"integration.import_settings.file_glob",
+       [](auto& i) { i.mutable_import_settings()->set_file_glob("roster_[0-9.csv"); }},
+      {"integration.import_settings.file_glob",
+       [](auto& i) { i.mutable_import_settings()->set_file_glob("roster\n.csv"); }},
+      {"integration.import_settings.file_glob",
+       [](auto& i) { i.mutable_import_settings()->set_file_glob(".."); }},
+      {"integration.import_settings.header_map",
+       [](auto& i) { (*i.mutable_import_settings()->mutable_header_map())["  "] = "email"; }},
+      {"integration.import_settings.header_map[\"employee id \"]",
+       [](auto& i) {  // the same header as "Employee ID" after folding, another target
+         (*i.mutable_import_settings()->mutable_header_map())["employee id "] = "email";
+       }},
+      {"integration.import_settings.header_map[\"Mail\"]",
+       [](auto& i) { (*i.mutable_import_settings()->mutable_header_map())["Mail"] = "attr:"; }},
+      {"integration.import_settings.policy.max_removal_share",
+       [](auto& i) { i.mutable_import_settings()->mutable_policy()->set_max_removal_share(1.5); }},
+      {"integration.import_settings.policy.max_removals",
+       [](auto& i) { i.mutable_import_settings()->mutable_policy()->set_max_removals(-1); }},
+      {"integration.import_settings.policy.max_invalid_share",
+       [](auto& i) { i.mutable_import_settings()->mutable_policy()->set_max_invalid_share(-0.1); }},
+      {"integration.blackout_windows[0].start",
+       [](auto& i) { *i.add_blackout_windows() = W("2026-13-01", "2026-12-31"); }},
+      {"integration.blackout_windows[1].end",
+       [](auto& i) {
+         *i.add_blackout_windows() = W("2026-07-01", "2026-07-02");
+         *i.add_blackout_windows() = W("2026-07-01", "");
+       }},
+      {"integration.add_only_windows[0].end",
+       [](auto& i) { *i.add_add_only_windows() = W("2026-08-01T10:00", "2026-08-01T09:00"); }},
+      {"integration.add_only_windows[0].reason",
+       [](auto& i) {
+         v1::TimeWindow w = W("2026-08-01", "2026-08-02");
+         w.set_reason("line\nbreak");
+         *i.add_add_only_windows() = w;
+       }},
+      {"integration.blackout_windows",
+       [](auto& i) {
+         for (int n = 0; n < 101; ++n) *i.add_blackout_windows() = W("2026-07-01", "2026-07-02");
+       }},
+      {"integration.misfire_window_s", [](auto& i) { i.set_misfire_window_s(59); }},
+      {"integration.misfire_window_s", [](auto& i) { i.set_misfire_window_s(-1); }},
+      {"integration.misfire_window_s",
+       [](auto& i) { i.set_misfire_window_s(kMaxMisfireWindowS + 1); }},
+  };
+  for (const Case& c : cases) {
+    v1::Integration in = c.export_base ? ValidExport() : ValidImport();
+    c.mutate(in);
+    absl::Status status = ValidateIntegration(in);
+    ASSERT_FALSE(status.ok()) << c.field;
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.field;
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.field + ":")) << status;
+  }
+}
+
+TEST(IntegrationValidationTest, NewlyAcceptedForms) {
+  v1::Integration in = ValidImport();
+  in.mutable_endpoint()->set_host("2001:db8::1");
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  in.mutable_endpoint()->set_host("sftp-01.eu_west.example.com");
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  // Trust on first use: no pin yet is fine (activation pins the key it sees).
+  in.mutable_endpoint()->clear_host_key_sha256();
+  in.mutable_endpoint()->set_trust_on_first_use(true);
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  in.mutable_import_settings()->set_file_glob("roster_[!x]*.csv");
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  in.mutable_import_settings()->set_file_glob("roster []].csv");
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  // The same target from two spellings of one header is fine; aliases for one field too.
+  (*in.mutable_import_settings()->mutable_header_map())["EMPLOYEE ID"] = "person_id";
+  (*in.mutable_import_settings()->mutable_header_map())["EmpNo"] = "person_id";
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+  *in.add_blackout_windows() = W("2026-07-01", "2026-07-31");
+  *in.add_add_only_windows() = W("2026-08-01T00:00", "2026-09-15T12:30");
+  in.set_misfire_window_s(7200);
+  EXPECT_TRUE(ValidateIntegration(in).ok()) << ValidateIntegration(in);
+}
+
+}  // namespace
+}  // namespace rostersync::scheduler

@@ -14,6 +14,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/time/clock.h"
 #include "common/archive_client.h"
 #include "common/queue_codec.h"
 #include "common/redis_queue.h"
@@ -163,6 +164,35 @@ class FakeLedger : public TransferLedger {
       files.push_back(*file);
     }
     return event;
+  }
+  absl::StatusOr<std::vector<ForgottenFile>> Forget(const std::string& tenant_id,
+                                                    const std::string& integration_id,
+                                                    const std::string& remote_path,
+                                                    const std::string& sha256) override {
+    std::set<std::string> shas;
+    for (const ProcessedFile& f : files) {
+      if (f.key.tenant_id == tenant_id && f.key.integration_id == integration_id &&
+          (remote_path.empty() || f.key.remote_path == remote_path) &&
+          (sha256.empty() || f.sha256 == sha256)) {
+        shas.insert(f.sha256);
+      }
+    }
+    std::vector<ForgottenFile> out;
+    auto forget = [&](std::vector<ProcessedFile>& list) {
+      for (auto it = list.begin(); it != list.end();) {
+        if (it->key.tenant_id == tenant_id && it->key.integration_id == integration_id &&
+            shas.count(it->sha256) > 0) {
+          processed.erase(Key(it->key));
+          out.push_back(ForgottenFile{*it, absl::Now()});
+          it = list.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    };
+    forget(files);
+    forget(duplicates);
+    return out;
   }
   static std::tuple<std::string, std::string, std::string, int64_t, int64_t> Key(
       const RemoteFileKey& k) {

@@ -275,12 +275,15 @@ TEST_F(TransferWorkerTest, PublishFailureReturnsErrorAndRedeliveryPublishesSameE
   EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FETCHED);
 }
 
-TEST_F(TransferWorkerTest, NetworkFailureIsReturnedForRedelivery) {
+TEST_F(TransferWorkerTest, NetworkFailureAfterTheAttemptsIsARetryableFailure) {
   connector_.connect_error = absl::UnavailableError("TCP connect to x:22 timed out");
-  absl::Status st = worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch"));
-  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(publisher_.published.empty());
-  EXPECT_TRUE(ledger_.results.empty());
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  // The scheduler retries the step (with its backoff, as a new job): FAILED + retryable.
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_TRUE(publisher_.Events()[0].retryable());
+  EXPECT_THAT(publisher_.Events()[0].error(), ::testing::HasSubstr("timed out"));
+  EXPECT_EQ(ledger_.results.size(), 1u);
   // Retried within the job first, with growing waits, up to the limit.
   EXPECT_EQ(connector_.connects, RetryPolicy().max_attempts);
   ASSERT_EQ(sleeps_.size(), static_cast<size_t>(RetryPolicy().max_attempts - 1));
@@ -415,14 +418,17 @@ TEST_F(TransferWorkerTest, MissingRemoteFolderIsAPermanentFailure) {
   connector_.fs.list_error = absl::NotFoundError("SFTP: cannot open folder \"in\": no such file");
   ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
   EXPECT_EQ(publisher_.Events().at(0).type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_FALSE(publisher_.Events().at(0).retryable());
 }
 
 TEST_F(TransferWorkerTest, FileGrowingDuringDownloadIsRetried) {
   AddRemote("roster_1.csv", 100, "abc");
   connector_.fs.report_size_delta = 5;
-  EXPECT_EQ(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).code(),
-            absl::StatusCode::kUnavailable);
-  EXPECT_TRUE(publisher_.published.empty());
+  ASSERT_TRUE(worker_.Handle(Job(v1::TransferJob::OP_FETCH, "fetch")).ok());
+  ASSERT_EQ(publisher_.Events().size(), 1u);
+  EXPECT_EQ(publisher_.Events()[0].type(), v1::RunEvent::TYPE_FAILED);
+  EXPECT_TRUE(publisher_.Events()[0].retryable());
+  EXPECT_TRUE(archive_.files.empty());
   EXPECT_TRUE(ledger_.files.empty());
 }
 
