@@ -1,5 +1,7 @@
 #include "services/scheduler/integration_service.h"
 
+#include <google/protobuf/util/message_differencer.h>
+
 #include <set>
 #include <string>
 #include <vector>
@@ -203,38 +205,59 @@ absl::StatusOr<v1::Integration> IntegrationService::Update(
       request.credentials().kind_case() != v1::Credentials::KIND_NOT_SET;
   if (replace_credentials) RETURN_IF_ERROR(ValidateCredentials(request.credentials()));
 
-  v1::Integration out;
+  // 1. Read and merge with no lock held; validate and seal.
+  StoredIntegration stored;
   RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(StoredIntegration stored,
+    ASSIGN_OR_RETURN(stored,
+                     IntegrationStore::Get(txn, patch.tenant_id(), patch.integration_id()));
+    return absl::OkStatus();
+  }));
+  const StoredIntegration as_read = stored;
+  v1::Integration& in = stored.integration;
+  const bool was_active = in.active();
+  const std::string endpoint_before = in.endpoint().SerializeAsString();
+  bool timing_changed = false;
+  for (const std::string& path : paths) {
+    CopyField(path, patch, in);
+    timing_changed |= path == "schedule" || path == "time_zone" || path == "active";
+  }
+  ApplyIntegrationDefaults(in);
+  // Turning an integration off is always allowed, even when its stored definition predates a
+  // stricter validation rule: an operator must be able to stop it. Anything else validates the
+  // whole merged definition.
+  const bool only_deactivating = paths.size() == 1 && paths[0] == "active" && !in.active();
+  if (!only_deactivating) RETURN_IF_ERROR(ValidateIntegration(in));
+  if (replace_credentials) {
+    ASSIGN_OR_RETURN(stored.sealed_credentials,
+                     SealCredentials(request.credentials(), in.tenant_id(), in.integration_id()));
+    in.set_credential_kind(KindOf(request.credentials()));
+  }
+  // 2. Turning it on, or changing where or how an active one connects, is an activation: the
+  // connection test runs with no transaction open and no row locked (it can take as long as
+  // the endpoint's timeouts).
+  if (in.active() && (!was_active || replace_credentials ||
+                      in.endpoint().SerializeAsString() != endpoint_before)) {
+    RETURN_IF_ERROR(CheckActivation(in, stored.sealed_credentials));
+  }
+  // 3. Write, provided nobody changed the integration meanwhile.
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(StoredIntegration current,
                      IntegrationStore::Get(txn, patch.tenant_id(), patch.integration_id(),
                                            /*for_update=*/true));
-    v1::Integration& in = stored.integration;
-    const bool was_active = in.active();
-    const std::string endpoint_before = in.endpoint().SerializeAsString();
-    bool timing_changed = false;
-    for (const std::string& path : paths) {
-      CopyField(path, patch, in);
-      timing_changed |= path == "schedule" || path == "time_zone" || path == "active";
-    }
-    ApplyIntegrationDefaults(in);
-    RETURN_IF_ERROR(ValidateIntegration(in));
-    if (replace_credentials) {
-      ASSIGN_OR_RETURN(stored.sealed_credentials,
-                       SealCredentials(request.credentials(), in.tenant_id(), in.integration_id()));
-      in.set_credential_kind(KindOf(request.credentials()));
-    }
-    // Turning it on, or changing where or how an active one connects, is an activation.
-    if (in.active() && (!was_active || replace_credentials ||
-                        in.endpoint().SerializeAsString() != endpoint_before)) {
-      RETURN_IF_ERROR(CheckActivation(in, stored.sealed_credentials));
+    if (!google::protobuf::util::MessageDifferencer::Equals(current.integration,
+                                                            as_read.integration) ||
+        current.sealed_credentials != as_read.sealed_credentials) {
+      return absl::AbortedError(absl::StrCat(
+          "integration ", patch.integration_id(),
+          " was changed by another request while this update ran its checks; nothing was "
+          "changed by this one: read it again and retry"));
     }
     const absl::Time now = clock_->Now();
     if (timing_changed) ComputeNextRun(in, now);
     *in.mutable_updated_at() = ToProtoTime(now);
-    RETURN_IF_ERROR(IntegrationStore::Update(txn, stored));
-    out = in;
-    return absl::OkStatus();
+    return IntegrationStore::Update(txn, stored);
   }));
+  const v1::Integration& out = in;
   log::Info("integration updated", {{"tenant", out.tenant_id()},
                                     {"integration_id", out.integration_id()},
                                     {"fields", absl::StrJoin(paths, ",")},
@@ -271,6 +294,26 @@ absl::StatusOr<v1::TestConnectionResponse> IntegrationService::CallTestConnectio
   return response;
 }
 
+absl::StatusOr<v1::ScanHostKeyResponse> IntegrationService::CallScanHostKey(
+    const v1::SftpEndpoint& ep) const {
+  v1::ScanHostKeyRequest scan;
+  scan.set_host(ep.host());
+  scan.set_port(ep.port());
+  scan.set_connect_timeout_ms(ep.connect_timeout_ms());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(
+      absl::Now() + absl::Milliseconds(ep.connect_timeout_ms()) + absl::Seconds(5)));
+  v1::ScanHostKeyResponse response;
+  grpc::Status status = transfer_->ScanHostKey(&context, scan, &response);
+  if (!status.ok()) {
+    absl::Status s = FromGrpcStatus(status);
+    return absl::Status(s.code(), absl::StrCat("activation refused: the host key scan of ",
+                                               ep.host(), ":", ep.port(),
+                                               " could not run: ", s.message()));
+  }
+  return response;
+}
+
 absl::Status IntegrationService::CheckActivation(v1::Integration& in,
                                                  const std::string& sealed_credentials) const {
   v1::SftpEndpoint& ep = *in.mutable_endpoint();
@@ -287,6 +330,23 @@ absl::Status IntegrationService::CheckActivation(v1::Integration& in,
         "activation refused: integration.endpoint.host_key_sha256: not pinned, and trust on "
         "first use needs a connection test, but no transfer service is configured");
   }
+  if (!pinned) {
+    // Trust on first use: learn the key with a handshake only (no credentials are sent), pin
+    // it, and let the connection test below authenticate only to a server holding that key.
+    ASSIGN_OR_RETURN(v1::ScanHostKeyResponse scanned, CallScanHostKey(ep));
+    if (!IsSha256Fingerprint(scanned.host_key_sha256())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "activation refused: integration.endpoint.host_key_sha256: trust on first use, but "
+          "the host key scan of ", ep.host(), ":", ep.port(), " reported no usable key (\"",
+          scanned.host_key_sha256(), "\")"));
+    }
+    ep.set_host_key_sha256(scanned.host_key_sha256());
+    log::Warn("host key pinned on first use", {{"tenant", in.tenant_id()},
+                                               {"integration_id", in.integration_id()},
+                                               {"host", ep.host()},
+                                               {"host_key_type", scanned.host_key_type()},
+                                               {"host_key_sha256", ep.host_key_sha256()}});
+  }
   auto response = CallTestConnection(in, sealed_credentials);
   if (!response.ok()) {
     return absl::Status(response.status().code(),
@@ -297,20 +357,6 @@ absl::Status IntegrationService::CheckActivation(v1::Integration& in,
     return absl::FailedPreconditionError(absl::StrCat(
         "activation refused: the connection test to ", ep.host(), ":", ep.port(), " failed at ",
         FailedStep(*response), " (run `rosterctl integrations test` for every step)"));
-  }
-  if (!pinned) {
-    if (!IsSha256Fingerprint(response->host_key_sha256())) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "activation refused: integration.endpoint.host_key_sha256: trust on first use, but "
-          "the connection test reported no usable host key (\"",
-          response->host_key_sha256(), "\")"));
-    }
-    ep.set_host_key_sha256(response->host_key_sha256());
-    log::Warn("host key pinned on first use", {{"tenant", in.tenant_id()},
-                                               {"integration_id", in.integration_id()},
-                                               {"host", ep.host()},
-                                               {"host_key_type", response->host_key_type()},
-                                               {"host_key_sha256", ep.host_key_sha256()}});
   }
   log::Info("integration activation checks passed", {{"tenant", in.tenant_id()},
                                                      {"integration_id", in.integration_id()},

@@ -8,9 +8,14 @@
 // Activation (Create without `inactive`, or Update turning `active` on; also an active
 // integration whose endpoint or credentials change) requires a pinned host key, or
 // endpoint.trust_on_first_use, and a passing TransferService.TestConnection. With trust on
-// first use and no pin, the key the test saw is pinned. Refusals are FAILED_PRECONDITION
-// naming endpoint.host_key_sha256 or the failing connection step. Without a transfer stub
-// (library use in tests of other features) only the pin is checked.
+// first use and no pin, the key is learned with TransferService.ScanHostKey (a handshake, no
+// credentials sent) and pinned before the connection test authenticates. Refusals are
+// FAILED_PRECONDITION naming endpoint.host_key_sha256 or the failing connection step. Without
+// a transfer stub (library use in tests of other features) only the pin is checked.
+//
+// Update reads and merges without a lock, runs the activation checks with no transaction
+// open, then writes only if the stored integration is unchanged (else ABORTED: retry).
+// Turning an integration off is never refused by validation.
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
@@ -46,6 +51,8 @@ class IntegrationService {
   // TransferService.TestConnection for `in` with its sealed credentials.
   absl::StatusOr<v1::TestConnectionResponse> CallTestConnection(
       const v1::Integration& in, const std::string& sealed_credentials) const;
+  // Trust on first use: the server's key from a handshake alone (no authentication).
+  absl::StatusOr<v1::ScanHostKeyResponse> CallScanHostKey(const v1::SftpEndpoint& ep) const;
   // The activation checks (see above); may pin in.endpoint.host_key_sha256.
   absl::Status CheckActivation(v1::Integration& in, const std::string& sealed_credentials) const;
   // next_run_at for an active scheduled integration; cleared otherwise.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/ids.h"
@@ -61,10 +62,79 @@ void Finish(RunRecord& rec, v1::RunState state, absl::Time now) {
   *rec.run.mutable_finished_at() = ToProtoTime(now);
 }
 
+std::string CountsText(const v1::ImportSummary& s) {
+  return absl::StrCat(s.added(), " added, ", s.updated(), " updated, ", s.deleted(), " deleted, ",
+                      s.deactivated(), " deactivated, ", s.unchanged(), " unchanged, ",
+                      s.rejected_rows(), " rejected");
+}
+
 std::string SummaryText(const v1::ImportSummary& s) {
-  return absl::StrCat("imported ", s.rows_read(), " rows: ", s.added(), " added, ", s.updated(),
-                      " updated, ", s.deleted(), " deleted, ", s.deactivated(), " deactivated, ",
-                      s.unchanged(), " unchanged, ", s.rejected_rows(), " rejected");
+  return absl::StrCat("imported ", s.rows_read(), " rows: ", CountsText(s));
+}
+
+// "imported", "import_rejected", ... for rostersync_run_late_events_total{type}.
+std::string EventTypeLabel(v1::RunEvent::Type type) {
+  std::string name = absl::AsciiStrToLower(v1::RunEvent::Type_Name(type));
+  constexpr absl::string_view kPrefix = "type_";
+  if (absl::StartsWith(name, kPrefix)) name = name.substr(kPrefix.size());
+  return name;
+}
+
+// What a worker did for a run the scheduler had already ended (cancelled or failed).
+std::string LateEventDetail(const v1::Run& run, const v1::RunEvent& e) {
+  const std::string after = run.state() == v1::RUN_STATE_CANCELLED
+                                ? "after the run was cancelled"
+                                : "after the run failed";
+  const std::string import_id =
+      e.import().import_id().empty() ? std::string("(no import id)") : e.import().import_id();
+  switch (e.type()) {
+    case v1::RunEvent::TYPE_IMPORTED:
+      if (e.import().status() == v1::IMPORT_STATUS_HELD) {
+        return absl::StrCat("import ", import_id, " is HELD after the run ended (", after,
+                            "): its adds and updates were applied (", CountsText(e.import()),
+                            "), ", e.import().held(), " removals held; approve it with rosterctl "
+                            "imports approve ", import_id);
+      }
+      return absl::StrCat("import ", import_id, " applied ", after, ": ",
+                          CountsText(e.import()));
+    case v1::RunEvent::TYPE_IMPORT_REJECTED:
+      return absl::StrCat("import ", import_id, " rejected ", after, ", nothing applied: ",
+                          e.error());
+    case v1::RunEvent::TYPE_FETCHED:
+      return absl::StrCat("fetched ", e.remote_path(), " (", e.bytes(), " bytes) as file ",
+                          e.file_id(), " ", after, "; it was not imported");
+    case v1::RunEvent::TYPE_NO_NEW_FILE:
+      return absl::StrCat("the fetch found no new file ", after);
+    case v1::RunEvent::TYPE_RENDERED:
+      return absl::StrCat("rendered file ", e.file_id(), " ", after, "; it was not uploaded");
+    case v1::RunEvent::TYPE_UPLOADED:
+      return absl::StrCat("uploaded ", e.remote_path(), " (", e.bytes(), " bytes) ", after);
+    case v1::RunEvent::TYPE_FAILED:
+      return absl::StrCat("job ", e.job_id(), " failed ", after, ": ",
+                          e.error().empty() ? "worker reported a failure" : e.error());
+    default:
+      return absl::StrCat("event ", v1::RunEvent::Type_Name(e.type()), " for job ", e.job_id(),
+                          " arrived ", after);
+  }
+}
+
+// The CancelRun / ApproveRun refusal while another approval holds the run.
+absl::Status ApprovalInProgress(const RunRecord& rec, absl::Duration lease) {
+  lease += kApprovalClaimGrace;
+  return absl::FailedPreconditionError(absl::StrCat(
+      "run ", rec.run.run_id(), ": an approval of this run is in progress since ",
+      absl::FormatTime(absl::RFC3339_sec, *rec.approval_started_at, absl::UTCTimeZone()), " by ",
+      rec.approval_by.empty() ? "an unnamed operator" : rec.approval_by,
+      " (the roster is applying the held removals of import ",
+      rec.run.import_summary().import_id(), "); try again when it has finished (the run is "
+      "then SUCCEEDED, or HELD again if the roster refused), or after ",
+      absl::FormatTime(absl::RFC3339_sec, *rec.approval_started_at + lease, absl::UTCTimeZone()),
+      " when the claim expires"));
+}
+
+bool ClaimFresh(const RunRecord& rec, absl::Time now, absl::Duration lease) {
+  return rec.approval_started_at.has_value() &&
+         now - *rec.approval_started_at < lease + kApprovalClaimGrace;
 }
 
 bool Expected(v1::RunState state, v1::RunEvent::Type type) {
@@ -223,9 +293,13 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
                               {"event", v1::RunEvent::Type_Name(event.type())}};
   Effects effects;
   bool applied = false;
+  std::string late_detail;     // a late event recorded now
+  bool late_duplicate = false;  // a late event recorded before
   absl::Status status = pool_->Transact([&](pqxx::work& txn) -> absl::Status {
     effects = Effects();
     applied = false;
+    late_detail.clear();
+    late_duplicate = false;
     auto got = RunStore::Get(txn, event.tenant_id(), event.run_id(), /*for_update=*/true);
     if (absl::IsNotFound(got.status())) {
       log::Warn("event for an unknown run ignored", fields);
@@ -233,6 +307,26 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
     }
     if (!got.ok()) return got.status();
     RunRecord rec = std::move(*got);
+    if (!rec.last_job_id.empty() && rec.last_job_id == event.job_id() &&
+        (rec.run.state() == v1::RUN_STATE_CANCELLED || rec.run.state() == v1::RUN_STATE_FAILED)) {
+      // The scheduler ended the run while this job was out; the worker did it anyway. The
+      // state stays, the step history says what happened (once per event id).
+      const std::string detail = LateEventDetail(rec.run, event);
+      const std::string event_id =
+          event.event_id().empty()
+              ? absl::StrCat(event.job_id(), ":", v1::RunEvent::Type_Name(event.type()))
+              : event.event_id();
+      ASSIGN_OR_RETURN(bool appended,
+                       RunStore::AppendEventStep(txn, rec.run.run_id(), rec.run.state(), detail,
+                                                 clock_->Now(), event.job_id(), event_id));
+      if (appended) {
+        late_detail = detail;
+        effects.late_event_type = EventTypeLabel(event.type());
+      } else {
+        late_duplicate = true;
+      }
+      return absl::OkStatus();
+    }
     if (rec.current_job_id.empty() || rec.current_job_id != event.job_id()) {
       log::Info("stale or duplicate event ignored", {{"run_id", event.run_id()},
                                                      {"tenant", event.tenant_id()},
@@ -426,6 +520,14 @@ absl::Status RunOrchestrator::HandleEvent(const v1::RunEvent& event) {
     return status;
   }
   if (applied) log::Info("event applied", fields);
+  if (!late_detail.empty()) {
+    log::Fields late_fields = fields;
+    late_fields.push_back({"detail", late_detail});
+    log::Warn("late event for a run that had already ended: recorded as a step, state unchanged",
+              late_fields);
+  } else if (late_duplicate) {
+    log::Info("late event recorded before; ignored", fields);
+  }
   Report(effects);
   return absl::OkStatus();
 }
@@ -435,6 +537,7 @@ void RunOrchestrator::Report(const Effects& effects) {
     for (const Effects::StepAttempt& a : effects.step_attempts) {
       metrics_->StepAttemptFinished(a.direction, a.step, a.outcome, a.duration);
     }
+    if (!effects.late_event_type.empty()) metrics_->LateEvent(effects.late_event_type);
   }
   if (!effects.finished.has_value()) return;
   const v1::Run& run = *effects.finished;
@@ -497,8 +600,11 @@ absl::Status RunOrchestrator::FailInTxn(pqxx::work& txn, RunRecord& rec, const s
     effects.step_attempts.push_back({rec.run.direction(), step, "failed",
                                      std::max(absl::ZeroDuration(), now - *rec.step_started_at)});
   }
-  RETURN_IF_ERROR(Outbox::DropUnsent(txn, rec.run.run_id()).status());
+  ASSIGN_OR_RETURN(int64_t dropped, Outbox::DropUnsent(txn, rec.run.run_id()));
   rec.run.set_error(error);
+  // A published job may still be done by a worker: its event is then recorded as late. (The
+  // current job is the run's newest outbox entry, so when anything was dropped it was.)
+  rec.last_job_id = dropped > 0 ? "" : job_id;
   Finish(rec, v1::RUN_STATE_FAILED, now);
   RETURN_IF_ERROR(RunStore::Update(txn, rec));
   RETURN_IF_ERROR(
@@ -572,7 +678,8 @@ absl::Status RunOrchestrator::HandleDeadLetter(const std::string& job_stream,
 absl::StatusOr<v1::Run> RunOrchestrator::CancelRun(const std::string& tenant_id,
                                                    const std::string& run_id,
                                                    const std::string& requested_by,
-                                                   const std::string& reason) {
+                                                   const std::string& reason,
+                                                   absl::Duration approval_lease) {
   if (tenant_id.empty()) return absl::InvalidArgumentError("tenant_id: is required");
   if (run_id.empty()) return absl::InvalidArgumentError("run_id: is required");
   Effects effects;
@@ -592,6 +699,20 @@ absl::StatusOr<v1::Run> RunOrchestrator::CancelRun(const std::string& tenant_id,
                        "; only a run in progress or HELD can be cancelled"));
     }
     const absl::Time now = clock_->Now();
+    // An approval under way: the roster may be applying the removals right now.
+    if (state == v1::RUN_STATE_HELD && ClaimFresh(rec, now, approval_lease)) {
+      return ApprovalInProgress(rec, approval_lease);
+    }
+    std::string expired_claim;
+    if (rec.approval_started_at.has_value()) {  // the approving scheduler died mid-approval
+      expired_claim = absl::StrCat(
+          "; an approval claimed at ",
+          absl::FormatTime(absl::RFC3339_sec, *rec.approval_started_at, absl::UTCTimeZone()),
+          " by ", rec.approval_by.empty() ? "an unnamed operator" : rec.approval_by,
+          " never completed (claim expired)");
+      rec.approval_started_at.reset();
+      rec.approval_by.clear();
+    }
     const std::string step = StepName(state);
     const std::string job_id = rec.current_job_id;
     if (!step.empty() && rec.step_started_at.has_value()) {
@@ -601,12 +722,22 @@ absl::StatusOr<v1::Run> RunOrchestrator::CancelRun(const std::string& tenant_id,
     ASSIGN_OR_RETURN(dropped, Outbox::DropUnsent(txn, run_id));
     rec.run.set_cancelled_by(requested_by);
     rec.run.set_cancel_reason(reason);
+    // A published job may still be done by a worker: its event is then recorded as late.
+    rec.last_job_id = dropped > 0 ? "" : job_id;
     Finish(rec, v1::RUN_STATE_CANCELLED, now);
     RETURN_IF_ERROR(RunStore::Update(txn, rec));
     std::string detail = absl::StrCat("cancelled in state ", StateName(state), " by ",
                                       requested_by.empty() ? "an unnamed operator" : requested_by);
     if (!reason.empty()) absl::StrAppend(&detail, ": ", reason);
     if (dropped > 0) absl::StrAppend(&detail, "; its unpublished job was dropped");
+    if (state == v1::RUN_STATE_HELD) {
+      // The roster is not told: the import keeps its held removals, approvable there.
+      const std::string& import_id = rec.run.import_summary().import_id();
+      absl::StrAppend(&detail, "; the held removals were not applied; they stay on import ",
+                      import_id, " and are applied only if someone approves that import (",
+                      "rosterctl imports approve ", import_id, ")");
+    }
+    absl::StrAppend(&detail, expired_claim);
     RETURN_IF_ERROR(RunStore::AppendStep(txn, run_id, v1::RUN_STATE_CANCELLED, detail, now,
                                          job_id, std::max(1, rec.run.attempt())));
     effects.finished = rec.run;
@@ -624,43 +755,130 @@ absl::StatusOr<v1::Run> RunOrchestrator::CancelRun(const std::string& tenant_id,
   return out;
 }
 
+absl::StatusOr<RunRecord> RunOrchestrator::ClaimApproval(const std::string& tenant_id,
+                                                         const std::string& run_id,
+                                                         const std::string& approved_by,
+                                                         absl::Duration approval_lease,
+                                                         bool* already_approved) {
+  if (tenant_id.empty()) return absl::InvalidArgumentError("tenant_id: is required");
+  if (run_id.empty()) return absl::InvalidArgumentError("run_id: is required");
+  RunRecord out;
+  std::optional<RunRecord> took_over;  // an expired claim replaced
+  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    *already_approved = false;
+    took_over.reset();
+    ASSIGN_OR_RETURN(RunRecord rec, RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true));
+    const v1::Run& run = rec.run;
+    if (run.state() == v1::RUN_STATE_SUCCEEDED && run.has_approved_at()) {
+      *already_approved = true;
+      out = std::move(rec);
+      return absl::OkStatus();
+    }
+    if (run.state() != v1::RUN_STATE_HELD) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "run ", run_id, " is ", StateName(run.state()),
+          "; only a HELD run (an import whose removals wait for approval) can be approved"));
+    }
+    if (run.import_summary().import_id().empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("run ", run_id, " is HELD but records no import id to approve"));
+    }
+    const absl::Time now = clock_->Now();
+    if (ClaimFresh(rec, now, approval_lease)) return ApprovalInProgress(rec, approval_lease);
+    if (rec.approval_started_at.has_value()) took_over = rec;
+    rec.approval_started_at = now;
+    rec.approval_by = approved_by;
+    RETURN_IF_ERROR(RunStore::Update(txn, rec));
+    out = std::move(rec);
+    return absl::OkStatus();
+  }));
+  if (took_over.has_value()) {
+    log::Warn("expired approval claim taken over (ApproveDeletions is idempotent on the roster)",
+              {{"run_id", run_id},
+               {"tenant", tenant_id},
+               {"claimed_by", took_over->approval_by},
+               {"claimed_at", FormatUtc(*took_over->approval_started_at)},
+               {"approved_by", approved_by}});
+  }
+  return out;
+}
+
+absl::Status RunOrchestrator::ReleaseApproval(const std::string& tenant_id,
+                                              const std::string& run_id, absl::Time claimed_at) {
+  return pool_->Transact([&](pqxx::work& txn) -> absl::Status {
+    ASSIGN_OR_RETURN(RunRecord rec, RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true));
+    if (!rec.approval_started_at.has_value() ||
+        absl::ToUnixMicros(*rec.approval_started_at) != absl::ToUnixMicros(claimed_at)) {
+      return absl::OkStatus();  // not our claim any more (it expired and was taken over)
+    }
+    rec.approval_started_at.reset();
+    rec.approval_by.clear();
+    return RunStore::Update(txn, rec);
+  });
+}
+
 absl::StatusOr<v1::Run> RunOrchestrator::CompleteApproval(const std::string& tenant_id,
                                                           const std::string& run_id,
                                                           const v1::ImportSummary& approval,
                                                           const std::string& approved_by) {
   Effects effects;
   v1::Run out;
+  std::string late_detail;
+  absl::Status not_held;
   RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
     effects = Effects();
+    late_detail.clear();
+    not_held = absl::OkStatus();
     ASSIGN_OR_RETURN(RunRecord rec, RunStore::Get(txn, tenant_id, run_id, /*for_update=*/true));
     if (rec.run.state() == v1::RUN_STATE_SUCCEEDED && rec.run.has_approved_at()) {
-      out = rec.run;  // approved before (e.g. two ApproveRun calls at once)
+      out = rec.run;  // approved before (e.g. an expired claim taken over)
       return absl::OkStatus();
     }
+    const absl::Time now = clock_->Now();
+    const std::string who = approved_by.empty() ? "an unnamed operator" : approved_by;
     if (rec.run.state() != v1::RUN_STATE_HELD) {
-      return absl::FailedPreconditionError(
+      // Only after the claim expired (the approval outlived the roster timeout) could a cancel
+      // have got in. The roster applied the removals: the run's history must say so.
+      const std::string detail = absl::StrCat(
+          "held removals of import ", approval.import_id(), " were applied by the roster ",
+          "(approval by ", who, ") after the run was ", StateName(rec.run.state()), ": ",
+          approval.deleted(), " deleted, ", approval.deactivated(), " deactivated in total");
+      ASSIGN_OR_RETURN(bool appended,
+                       RunStore::AppendEventStep(txn, run_id, rec.run.state(), detail, now, "",
+                                                 absl::StrCat("approval:", approval.import_id())));
+      if (appended) {
+        late_detail = detail;
+        effects.late_event_type = "approved";
+      }
+      not_held = absl::FailedPreconditionError(
           absl::StrCat("run ", run_id, " is ", StateName(rec.run.state()),
                        ", no longer HELD; the roster applied the approval of import ",
-                       approval.import_id(), " but the run was not changed"));
+                       approval.import_id(), " but the run was not changed (a step records it)"));
+      return absl::OkStatus();  // commit the step
     }
-    const absl::Time now = clock_->Now();
     *rec.run.mutable_import_summary() = approval;
     rec.run.set_approved_by(approved_by);
     *rec.run.mutable_approved_at() = ToProtoTime(now);
+    rec.approval_started_at.reset();
+    rec.approval_by.clear();
     Finish(rec, v1::RUN_STATE_SUCCEEDED, now);
     RETURN_IF_ERROR(RunStore::Update(txn, rec));
     RETURN_IF_ERROR(RunStore::AppendStep(
         txn, run_id, v1::RUN_STATE_SUCCEEDED,
-        absl::StrCat("held removals of import ", approval.import_id(), " approved by ",
-                     approved_by.empty() ? "an unnamed operator" : approved_by, ": ",
-                     approval.deleted(), " deleted, ", approval.deactivated(),
+        absl::StrCat("held removals of import ", approval.import_id(), " approved by ", who,
+                     ": ", approval.deleted(), " deleted, ", approval.deactivated(),
                      " deactivated in total; ", SummaryText(approval)),
         now));
     effects.finished = rec.run;
     out = rec.run;
     return absl::OkStatus();
   }));
+  if (!late_detail.empty()) {
+    log::Warn("held removals applied after the run had ended: recorded as a step",
+              {{"run_id", run_id}, {"tenant", tenant_id}, {"detail", late_detail}});
+  }
   Report(effects);
+  if (!not_held.ok()) return not_held;
   return out;
 }
 

@@ -19,11 +19,17 @@
 //   any unfinished run: its current job dead-lettered -> FAILED (DeadLetterConsumer);
 //             older than run_timeout -> FAILED "timed out after X in state Y" (ExpireOnce);
 //             CancelRun -> CANCELLED (its unpublished job dropped)
-//   HELD: ApproveRun (RunService: RosterService.ApproveDeletions) -> SUCCEEDED; CancelRun
+//   HELD: ApproveRun (RunService: ClaimApproval, RosterService.ApproveDeletions with no
+//         transaction open, then CompleteApproval -> SUCCEEDED or ReleaseApproval -> HELD);
+//         CancelRun -> CANCELLED, refused while an approval claim is fresh. Cancelling does
+//         not tell the roster: the held removals stay on the import, approvable there.
 //
 // An event applies only when its job_id is the run's current job; anything else (a
-// redelivered or stale event, an event for a finished or cancelled run) is ignored, so event
-// handling is idempotent.
+// redelivered or stale event, an event for a finished run) is ignored, so event handling is
+// idempotent. One exception: an event for the job that was outstanding when the scheduler
+// ended the run itself (cancel, timeout, dead letter: RunRecord.last_job_id) leaves the state
+// as it is but appends a step saying what the worker did anyway (once per event id), logs a
+// warning and counts in rostersync_run_late_events_total.
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -67,6 +73,10 @@ absl::Duration RetryBackoff(int failed_attempt, absl::Duration initial, absl::Du
 // "fetch", "import", "render", "upload" for the working states; "" otherwise.
 std::string StepName(v1::RunState state);
 
+// An approval claim outlives the roster call's deadline by this much, so that a roster still
+// committing just after the scheduler gave up cannot land after a cancel the expiry allowed.
+inline constexpr absl::Duration kApprovalClaimGrace = absl::Minutes(1);
+
 class RunOrchestrator {
  public:
   // `metrics` may be null.
@@ -107,16 +117,38 @@ class RunOrchestrator {
   absl::Status HandleDeadLetter(const std::string& job_stream, const std::string& payload,
                                 const std::string& reason);
 
-  // CancelRun: see CancelRunRequest in scheduler.proto.
+  // CancelRun: see CancelRunRequest in scheduler.proto. A HELD run with an approval claim
+  // younger than `approval_lease` (the roster call timeout of ApproveRun) is
+  // FAILED_PRECONDITION "an approval of this run is in progress since ... by ..."; an older
+  // claim (the approving scheduler died) has expired and the cancel proceeds.
   absl::StatusOr<v1::Run> CancelRun(const std::string& tenant_id, const std::string& run_id,
-                                    const std::string& requested_by, const std::string& reason);
+                                    const std::string& requested_by, const std::string& reason,
+                                    absl::Duration approval_lease = absl::Minutes(10));
+
+  // ApproveRun, first half: in one locked transaction, checks the run is HELD with an import
+  // to approve and no fresh claim (younger than `approval_lease`: FAILED_PRECONDITION), then
+  // marks it "approval in progress" by `approved_by`. Returns the run as claimed. A run
+  // already approved is returned as it is, unclaimed (`*already_approved` set).
+  absl::StatusOr<RunRecord> ClaimApproval(const std::string& tenant_id,
+                                          const std::string& run_id,
+                                          const std::string& approved_by,
+                                          absl::Duration approval_lease, bool* already_approved);
+  // The roster refused the approval (nothing applied): clears the claim taken at
+  // `claimed_at`, the run is plainly HELD again. Does nothing when the claim is not that one.
+  absl::Status ReleaseApproval(const std::string& tenant_id, const std::string& run_id,
+                               absl::Time claimed_at);
 
   // ApproveRun, second half: the roster applied the held removals (`approval`); a HELD run
-  // becomes SUCCEEDED. A run already approved is returned as it is.
+  // becomes SUCCEEDED and its claim is cleared. A run already approved is returned as it is.
+  // A run no longer HELD (cancelled after its claim expired) gets a step recording that the
+  // roster applied the removals anyway, and FAILED_PRECONDITION saying so.
   absl::StatusOr<v1::Run> CompleteApproval(const std::string& tenant_id,
                                            const std::string& run_id,
                                            const v1::ImportSummary& approval,
                                            const std::string& approved_by);
+
+  // The clock runs and claims are stamped with.
+  Clock* clock() const { return clock_; }
 
   const OrchestratorOptions& options() const { return options_; }
 
@@ -132,6 +164,7 @@ class RunOrchestrator {
       absl::Duration duration;
     };
     std::vector<StepAttempt> step_attempts;
+    std::string late_event_type;  // rostersync_run_late_events_total{type}; "" = none
   };
   void Report(const Effects& effects);
   // Fails `rec` (not terminal) with `error`, drops its unpublished job, records the step.

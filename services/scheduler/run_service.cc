@@ -5,7 +5,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
@@ -43,38 +42,65 @@ RunService::RunService(PgPool* pool, RunOrchestrator* orchestrator,
     : pool_(pool), orchestrator_(orchestrator), roster_(roster), roster_timeout_(roster_timeout) {}
 
 absl::StatusOr<v1::Run> RunService::Cancel(const v1::CancelRunRequest& request) {
-  return orchestrator_->CancelRun(request.tenant_id(), request.run_id(), request.requested_by(),
-                                  request.reason());
+  // An approval claim younger than the roster timeout means the roster may be applying the
+  // removals right now: CancelRun refuses then.
+  ASSIGN_OR_RETURN(v1::Run run,
+                   orchestrator_->CancelRun(request.tenant_id(), request.run_id(),
+                                            request.requested_by(), request.reason(),
+                                            roster_timeout_));
+  // With its steps: the last one says what the cancel did (and, for a HELD run, what it did
+  // not: the held removals stay on the import).
+  v1::GetRunRequest get;
+  get.set_tenant_id(run.tenant_id());
+  get.set_run_id(run.run_id());
+  return Get(get);
 }
+
+namespace {
+
+// A status the roster answered with (its ApproveDeletions is one transaction: nothing was
+// applied), as opposed to one where its answer may have been lost (a deadline, a dropped
+// connection) and the removals may have been applied or still be being applied.
+bool RosterRefused(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kAlreadyExists:
+    case absl::StatusCode::kPermissionDenied:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kUnimplemented:
+    case absl::StatusCode::kUnauthenticated:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Run> RunService::Approve(const v1::ApproveRunRequest& request) {
   if (request.tenant_id().empty()) return absl::InvalidArgumentError("tenant_id: is required");
   if (request.run_id().empty()) return absl::InvalidArgumentError("run_id: is required");
-  RunRecord rec;
-  RETURN_IF_ERROR(pool_->Transact([&](pqxx::work& txn) -> absl::Status {
-    ASSIGN_OR_RETURN(rec, RunStore::Get(txn, request.tenant_id(), request.run_id()));
-    return absl::OkStatus();
-  }));
-  v1::GetRunRequest get;
-  get.set_tenant_id(request.tenant_id());
-  get.set_run_id(request.run_id());
-  const v1::Run& run = rec.run;
-  if (run.state() == v1::RUN_STATE_SUCCEEDED && run.has_approved_at()) return Get(get);
-  if (run.state() != v1::RUN_STATE_HELD) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "run ", run.run_id(), " is ", absl::AsciiStrToUpper(OutcomeLabel(run.state())),
-        "; only a HELD run (an import whose removals wait for approval) can be approved"));
-  }
-  const std::string& import_id = run.import_summary().import_id();
-  if (import_id.empty()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("run ", run.run_id(), " is HELD but records no import id to approve"));
-  }
   if (roster_ == nullptr) {
     return absl::UnavailableError("roster service: no --roster_address configured");
   }
+  v1::GetRunRequest get;
+  get.set_tenant_id(request.tenant_id());
+  get.set_run_id(request.run_id());
+  // 1. Claim: HELD -> "approval in progress" in one locked transaction, so a CancelRun (or a
+  //    second ApproveRun) cannot get in while the roster applies the removals.
+  bool already_approved = false;
+  ASSIGN_OR_RETURN(RunRecord claimed,
+                   orchestrator_->ClaimApproval(request.tenant_id(), request.run_id(),
+                                                request.approved_by(), roster_timeout_,
+                                                &already_approved));
+  if (already_approved) return Get(get);
+  const absl::Time claimed_at = *claimed.approval_started_at;
+  const std::string import_id = claimed.run.import_summary().import_id();
+  // 2. The roster, with no transaction open (it takes a backup first: minutes).
   v1::ApproveDeletionsRequest approve;
-  approve.set_tenant_id(run.tenant_id());
+  approve.set_tenant_id(claimed.run.tenant_id());
   approve.set_import_id(import_id);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + roster_timeout_));
@@ -82,11 +108,34 @@ absl::StatusOr<v1::Run> RunService::Approve(const v1::ApproveRunRequest& request
   grpc::Status status = roster_->ApproveDeletions(&context, approve, &approval);
   if (!status.ok()) {
     absl::Status s = FromGrpcStatus(status);
-    return absl::Status(s.code(), absl::StrCat("roster service: ApproveDeletions of import ",
-                                               import_id, ": ", s.message()));
+    std::string message = absl::StrCat("roster service: ApproveDeletions of import ", import_id,
+                                       ": ", s.message());
+    if (RosterRefused(s.code())) {
+      // 3b. Refused, nothing applied: the run is plainly HELD again.
+      absl::Status released =
+          orchestrator_->ReleaseApproval(claimed.run.tenant_id(), claimed.run.run_id(),
+                                         claimed_at);
+      if (!released.ok()) {
+        absl::StrAppend(&message, "; the run's approval claim was not cleared (",
+                        released.message(), "), it expires after ",
+                        absl::FormatDuration(roster_timeout_ + kApprovalClaimGrace));
+      }
+    } else {
+      // The roster's answer may be lost while it applies (or applied) the removals: keep the
+      // claim until it expires so a cancel cannot contradict it.
+      absl::StrAppend(&message, "; the outcome is unknown, so the run stays marked approval in "
+                                "progress until ",
+                      absl::FormatTime(absl::RFC3339_sec,
+                                       claimed_at + roster_timeout_ + kApprovalClaimGrace,
+                                       absl::UTCTimeZone()),
+                      "; then approve again (safe: the roster's ApproveDeletions is "
+                      "idempotent) or check rosterctl imports show ", import_id);
+    }
+    return absl::Status(s.code(), message);
   }
-  RETURN_IF_ERROR(orchestrator_->CompleteApproval(run.tenant_id(), run.run_id(), approval,
-                                                  request.approved_by())
+  // 3a. Applied: the run becomes SUCCEEDED and the claim is cleared.
+  RETURN_IF_ERROR(orchestrator_->CompleteApproval(claimed.run.tenant_id(), claimed.run.run_id(),
+                                                  approval, request.approved_by())
                       .status());
   return Get(get);
 }

@@ -17,7 +17,8 @@ namespace rostersync::scheduler {
 class RunService {
  public:
   // `roster` (may be null: Approve is then UNAVAILABLE) is the roster service that
-  // ApproveRun passes through to; each call gets `roster_timeout`.
+  // ApproveRun passes through to; each call gets `roster_timeout`, which is also how long an
+  // approval claim holds off CancelRun and other ApproveRuns (an older claim has expired).
   RunService(PgPool* pool, RunOrchestrator* orchestrator,
              v1::RosterService::StubInterface* roster = nullptr,
              absl::Duration roster_timeout = absl::Minutes(10));
@@ -25,9 +26,13 @@ class RunService {
   absl::StatusOr<v1::Run> Trigger(const v1::TriggerRunRequest& request);
   absl::StatusOr<v1::Run> Get(const v1::GetRunRequest& request);
   absl::StatusOr<v1::ListRunsResponse> List(const v1::ListRunsRequest& request);
+  // Returns the run with its steps (the last says what the cancel did).
   absl::StatusOr<v1::Run> Cancel(const v1::CancelRunRequest& request);
-  // Blocks on the roster service (a pre-approval backup and the removals): never call it on a
-  // gRPC callback thread.
+  // Claims the HELD run (RunOrchestrator::ClaimApproval), calls the roster with no
+  // transaction open, then completes it (SUCCEEDED) or, when the roster refused, releases the
+  // claim (HELD again); when the roster's answer is lost (deadline, dropped connection) the
+  // claim stays until it expires. Blocks on the roster service (a pre-approval backup and the
+  // removals): never call it on a gRPC callback thread.
   absl::StatusOr<v1::Run> Approve(const v1::ApproveRunRequest& request);
 
  private:

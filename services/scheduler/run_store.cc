@@ -35,6 +35,21 @@ ALTER TABLE scheduler.outbox
 CREATE INDEX outbox_run ON scheduler.outbox (run_id, id);
 )sql";
 
+// Version 102: the approval claim (ApproveRun marks a HELD run before it calls the roster, so
+// CancelRun cannot slip in while the roster applies the removals), the job still outstanding
+// when the scheduler ended a run (its late event is recorded, not dropped), and run_steps'
+// event ids (a late event redelivered appends its step once).
+constexpr char kOrchestrationV2[] = R"sql(
+ALTER TABLE scheduler.runs
+  ADD COLUMN approval_started_at timestamptz,
+  ADD COLUMN approval_by         text NOT NULL DEFAULT '',
+  ADD COLUMN last_job_id         text NOT NULL DEFAULT '';
+ALTER TABLE scheduler.run_steps
+  ADD COLUMN event_id text NOT NULL DEFAULT '';
+CREATE UNIQUE INDEX run_steps_event ON scheduler.run_steps (run_id, event_id)
+  WHERE event_id <> '';
+)sql";
+
 constexpr char kRunColumns[] =
     "run_id, tenant_id, integration_id, direction, state, trigger, error, source_file_id, "
     "export_file_id, remote_path, bytes_transferred, import_summary, current_job_id, "
@@ -42,7 +57,8 @@ constexpr char kRunColumns[] =
     "scheduler.us(updated_at) AS updated_us, scheduler.us(finished_at) AS finished_us, "
     "attempt, scheduler.us(retry_at) AS retry_us, "
     "scheduler.us(step_started_at) AS step_started_us, cancelled_by, cancel_reason, "
-    "approved_by, scheduler.us(approved_at) AS approved_us";
+    "approved_by, scheduler.us(approved_at) AS approved_us, "
+    "scheduler.us(approval_started_at) AS approval_started_us, approval_by, last_job_id";
 
 void SetTime(google::protobuf::Timestamp* out, int64_t us) {
   if (us >= 0) *out = ToProtoTime(absl::FromUnixMicros(us));
@@ -90,6 +106,11 @@ absl::StatusOr<RunRecord> RunFromRow(const pqxx::row& row) {
   if (int64_t us = row["approved_us"].as<int64_t>(); us >= 0) {
     SetTime(run.mutable_approved_at(), us);
   }
+  if (int64_t us = row["approval_started_us"].as<int64_t>(); us >= 0) {
+    rec.approval_started_at = absl::FromUnixMicros(us);
+  }
+  rec.approval_by = row["approval_by"].as<std::string>();
+  rec.last_job_id = row["last_job_id"].as<std::string>();
   return rec;
 }
 
@@ -112,7 +133,9 @@ absl::Status ApplyOrchestrationMigrations(PgPool& pool) {
   RETURN_IF_ERROR(ApplySchedulerMigrations(pool));
   return ApplyMigrations(
       pool, "scheduler",
-      {Migration{101, "run orchestration: attempts, retries, cancel, approve", kOrchestrationV1}});
+      {Migration{101, "run orchestration: attempts, retries, cancel, approve", kOrchestrationV1},
+       Migration{102, "run orchestration: approval claim, last job, step event ids",
+                 kOrchestrationV2}});
 }
 
 bool IsTerminal(v1::RunState state) {
@@ -159,7 +182,8 @@ absl::Status RunStore::Update(pqxx::work& txn, const RunRecord& rec) {
       "import_summary = CASE WHEN $9::boolean THEN $10::bytea ELSE NULL END, current_job_id = $11, "
       "updated_at = scheduler.ts($12), finished_at = scheduler.ts($13), attempt = $14, "
       "retry_at = scheduler.ts($15), step_started_at = scheduler.ts($16), cancelled_by = $17, "
-      "cancel_reason = $18, approved_by = $19, approved_at = scheduler.ts($20) "
+      "cancel_reason = $18, approved_by = $19, approved_at = scheduler.ts($20), "
+      "approval_started_at = scheduler.ts($21), approval_by = $22, last_job_id = $23 "
       "WHERE tenant_id = $1 AND run_id = $2",
       run.tenant_id(), run.run_id(), static_cast<int>(run.state()), run.error(),
       run.source_file_id(), run.export_file_id(), run.remote_path(), run.bytes_transferred(),
@@ -167,7 +191,8 @@ absl::Status RunStore::Update(pqxx::work& txn, const RunRecord& rec) {
       MicrosOf(run.has_finished_at(), run.finished_at()), std::max(1, run.attempt()),
       MicrosOf(run.has_retry_at(), run.retry_at()), MicrosOr(rec.step_started_at),
       run.cancelled_by(), run.cancel_reason(), run.approved_by(),
-      MicrosOf(run.has_approved_at(), run.approved_at()));
+      MicrosOf(run.has_approved_at(), run.approved_at()), MicrosOr(rec.approval_started_at),
+      rec.approval_by, rec.last_job_id);
   if (r.affected_rows() == 0) {
     return absl::NotFoundError(absl::StrCat("run ", run.run_id(), " not found"));
   }
@@ -183,6 +208,18 @@ absl::Status RunStore::AppendStep(pqxx::work& txn, const std::string& run_id, v1
       run_id, static_cast<int>(state), detail, absl::ToUnixMicros(at), job_id,
       std::max(1, attempt));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RunStore::AppendEventStep(pqxx::work& txn, const std::string& run_id,
+                                               v1::RunState state, const std::string& detail,
+                                               absl::Time at, const std::string& job_id,
+                                               const std::string& event_id) {
+  pqxx::result r = txn.exec_params(
+      "INSERT INTO scheduler.run_steps (run_id, state, detail, at, job_id, attempt, event_id) "
+      "VALUES ($1, $2, $3, scheduler.ts($4), $5, 1, $6) "
+      "ON CONFLICT (run_id, event_id) WHERE event_id <> '' DO NOTHING",
+      run_id, static_cast<int>(state), detail, absl::ToUnixMicros(at), job_id, event_id);
+  return r.affected_rows() == 1;
 }
 
 absl::StatusOr<std::vector<v1::RunStepRecord>> RunStore::Steps(pqxx::work& txn,

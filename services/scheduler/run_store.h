@@ -19,7 +19,8 @@ namespace rostersync::scheduler {
 
 // ApplySchedulerMigrations, then the run orchestration columns (version 101 of the
 // "scheduler" schema: attempts, retry times, cancel/approve records, outbox run_id and
-// not_before). Safe to run again and from several replicas at once.
+// not_before; version 102: the approval claim, last_job_id, run_steps.event_id). Safe to run
+// again and from several replicas at once.
 absl::Status ApplyOrchestrationMigrations(PgPool& pool);
 
 struct RunRecord {
@@ -27,6 +28,15 @@ struct RunRecord {
   std::string current_job_id;  // the job whose event may move the run on; "" when finished
   // When the current step (its current attempt) was queued; unset when finished.
   std::optional<absl::Time> step_started_at;
+  // ApproveRun's claim on a HELD run while the roster applies its removals: when it was taken
+  // and by whom (unset/"" when no approval is under way). CancelRun and a second ApproveRun
+  // are refused while it is younger than the scheduler's roster timeout.
+  std::optional<absl::Time> approval_started_at;
+  std::string approval_by;
+  // The job that was still outstanding when the scheduler ended the run itself (CancelRun,
+  // the run timeout, a dead letter); its worker's event, should it come, is recorded as a late
+  // event. "" otherwise.
+  std::string last_job_id;
 };
 
 // SUCCEEDED, FAILED, SKIPPED, HELD and CANCELLED: the scheduler expects no further worker
@@ -46,6 +56,12 @@ class RunStore {
   static absl::Status AppendStep(pqxx::work& txn, const std::string& run_id, v1::RunState state,
                                  const std::string& detail, absl::Time at,
                                  const std::string& job_id = "", int attempt = 1);
+  // A step caused by the event `event_id` (non-empty): appended once; a second call with the
+  // same event id does nothing and returns false.
+  static absl::StatusOr<bool> AppendEventStep(pqxx::work& txn, const std::string& run_id,
+                                              v1::RunState state, const std::string& detail,
+                                              absl::Time at, const std::string& job_id,
+                                              const std::string& event_id);
   static absl::StatusOr<std::vector<v1::RunStepRecord>> Steps(pqxx::work& txn,
                                                               const std::string& run_id);
 

@@ -104,9 +104,11 @@ SlotPlan PlanDueSlot(const v1::Integration& integration, const CronSchedule& cro
                   : std::string(),
         "; next run at ", Rfc3339(plan.next_run_at));
   }
-  // A blackout at the slot's time turns a run into a recorded skip.
+  // A blackout at the slot's time, or now (a late catch-up run would start now), turns a run
+  // into a recorded skip.
   if (plan.run_slot.has_value()) {
     WindowStatus windows = WindowsAt(integration, *plan.run_slot);
+    if (!windows.blackout) windows = WindowsAt(integration, now);
     if (windows.blackout) {
       plan.skip_slot = plan.run_slot;
       plan.run_slot.reset();

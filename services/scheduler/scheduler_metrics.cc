@@ -70,7 +70,21 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                          .Name("rostersync_run_step_duration_seconds")
                          .Help("One attempt of a run step, from its job being queued (or its "
                                "retry time) to the event that ended it.")
-                         .Register(registry)) {}
+                         .Register(registry)),
+      late_events_(prometheus::BuildCounter()
+                       .Name("rostersync_run_late_events_total")
+                       .Help("Worker events (and roster approvals) that arrived after the "
+                             "scheduler had cancelled or failed their run; each is recorded "
+                             "as a step of the run, by event type.")
+                       .Register(registry)) {}
+
+void SchedulerMetrics::LateEvent(const std::string& type) {
+  late_events_.Add({{"type", type}}).Increment();
+}
+
+double SchedulerMetrics::LateEvents(const std::string& type) {
+  return late_events_.Add({{"type", type}}).Value();
+}
 
 namespace {
 

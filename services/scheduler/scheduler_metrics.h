@@ -4,7 +4,8 @@
 //   rostersync_runs_total{direction,outcome}            counter, on each finished run
 //                                                       (outcome: succeeded, failed, skipped,
 //                                                       held, cancelled; an approved HELD run
-//                                                       counts again as succeeded)
+//                                                       counts again as succeeded, a cancelled
+//                                                       one again as cancelled)
 //   rostersync_run_failures_total{cause}                counter: worker, rejected,
 //                                                       retries_exhausted, dead_letter, timeout
 //   rostersync_run_duration_seconds{direction}          histogram, created -> finished
@@ -15,6 +16,10 @@
 //       outcome ok|retry|failed|cancelled
 //   rostersync_last_success_timestamp_seconds{tenant,integration_id}  gauge (one series per
 //       integration: the tenant label adds no series, integration ids are globally unique)
+//   rostersync_run_late_events_total{type}              counter: an event for the job still out
+//       when the scheduler cancelled or failed the run (type imported, import_rejected,
+//       fetched, no_new_file, rendered, uploaded, failed), or a roster approval completing
+//       after the run was cancelled (type approved); recorded as a step, state unchanged
 //   rostersync_runs_in_progress                         gauge, sampled from PostgreSQL
 //   rostersync_outbox_pending                           gauge, sampled from PostgreSQL
 //   rostersync_queue_length{stream}                     gauge, XLEN sampled from Redis
@@ -38,7 +43,7 @@ class SchedulerMetrics {
  public:
   explicit SchedulerMetrics(prometheus::Registry& registry);
 
-  // A run reached a terminal state (SUCCEEDED, FAILED, SKIPPED).
+  // A run reached a terminal state (SUCCEEDED, FAILED, SKIPPED, HELD, CANCELLED).
   void RunFinished(const std::string& tenant_id, const std::string& integration_id,
                    v1::RunDirection direction, v1::RunState outcome, absl::Duration duration,
                    absl::Time finished_at);
@@ -46,6 +51,8 @@ class SchedulerMetrics {
   void RunStarted(v1::RunDirection direction, v1::RunTrigger trigger,
                   std::optional<absl::Duration> lag);
   void RunFailed(const std::string& cause);
+  // An event for a run the scheduler had already ended (see run_orchestrator.h).
+  void LateEvent(const std::string& type);
   void StepAttemptFinished(v1::RunDirection direction, const std::string& step,
                            const std::string& outcome, absl::Duration duration);
   void SetRunsInProgress(int64_t n) { runs_in_progress_.Set(static_cast<double>(n)); }
@@ -55,6 +62,7 @@ class SchedulerMetrics {
   // For tests.
   double RunsTotal(v1::RunDirection direction, v1::RunState outcome);
   double RunFailures(const std::string& cause);
+  double LateEvents(const std::string& type);
   // Observations in rostersync_run_step_duration_seconds for these labels.
   uint64_t StepAttempts(v1::RunDirection direction, const std::string& step,
                         const std::string& outcome);
@@ -70,6 +78,7 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Counter>& runs_started_;
   prometheus::Histogram& start_lag_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Counter>& late_events_;
 };
 
 // "import" / "export"; "succeeded" / "failed" / "skipped" / "held" / "cancelled".

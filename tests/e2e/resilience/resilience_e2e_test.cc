@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/redis_queue.h"
 #include "common/server.h"
 #include "common/time_util.h"
 #include "rostersync/v1/roster.grpc.pb.h"
@@ -182,6 +183,23 @@ class ResilienceE2eTest : public ::testing::Test {
     return run;
   }
 
+  // Whether `consumer` of `group` holds an unacknowledged entry of `stream`, within 60 s.
+  bool WaitUntilPendingFor(const std::string& stream, const std::string& group,
+                           const std::string& consumer) {
+    RedisOptions options;
+    options.host = "127.0.0.1";
+    options.port = stack_->redis().port();
+    RedisConnection redis(options);
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      auto pending = redis.Command({"XPENDING", stream, group, "-", "+", "10", consumer});
+      if (pending.ok() && !pending->elements.empty()) return true;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    ADD_FAILURE() << consumer << " never took a job from " << stream;
+    return false;
+  }
+
   std::vector<v1::ImportSummary> Imports(const std::string& integration_id) {
     std::vector<v1::ImportSummary> all;
     v1::ListImportsRequest req;
@@ -241,7 +259,10 @@ TEST_F(ResilienceE2eTest, WorkerKilledMidImportCompletesExactlyOnce) {
   v1::Run run = Trigger(integration.integration_id());
   ASSERT_EQ(WaitForRun(run.run_id(), v1::RUN_STATE_IMPORTING, absl::Seconds(120)).state(),
             v1::RUN_STATE_IMPORTING);
-  absl::SleepFor(absl::Milliseconds(300));  // the worker is parsing and copying by now
+  // IMPORTING is set when the job is queued; wait until roster-1 has actually taken it (it is
+  // pending, unacknowledged, for that consumer), then give it a moment to be mid-import.
+  ASSERT_TRUE(WaitUntilPendingFor(kRosterJobsStream, "roster", "roster-1"));
+  absl::SleepFor(absl::Milliseconds(300));
   ServiceProcess* roster = Find("roster-1");
   ASSERT_NE(roster, nullptr);
   roster->proc->Signal(SIGKILL);
@@ -304,12 +325,11 @@ TEST_F(ResilienceE2eTest, RedisDownBetweenStateChangeAndPublishThenRunCompletes)
   stack_->redis().Stop();
   v1::Run run = Trigger(integration.integration_id());
   ASSERT_FALSE(run.run_id().empty());
-  // The state change is durable in PostgreSQL while the job cannot be published.
+  // The state change committed (with its job in the outbox) although the job cannot be
+  // published; the run waits in FETCHING while Redis is down.
   absl::SleepFor(absl::Seconds(3));
   v1::Run waiting = GetRun(run.run_id());
-  EXPECT_TRUE(waiting.state() == v1::RUN_STATE_QUEUED ||
-              waiting.state() == v1::RUN_STATE_FETCHING)
-      << waiting.DebugString();
+  EXPECT_EQ(waiting.state(), v1::RUN_STATE_FETCHING) << waiting.DebugString();
   ASSERT_TRUE(stack_->redis().Restart().ok());
 
   v1::Run done = WaitForRun(run.run_id(), v1::RUN_STATE_UNSPECIFIED, absl::Seconds(120));

@@ -9,13 +9,16 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/civil_time.h"
 #include "common/pg.h"
 #include "common/sealing.h"
+#include "common/status_macros.h"
 #include "common/server.h"
 #include "common/time_util.h"
 #include "rostersync/v1/transfer.grpc.pb.h"
@@ -27,7 +30,7 @@
 #include "services/sftp_transfer/credentials.h"
 #include "services/sftp_transfer/sftp_client.h"
 #include "services/sftp_transfer/transfer_service.h"
-#include "tests/fixtures/postgres_server.h"
+#include "tests/integration/scheduler/scheduler_test_support.h"
 #include "tests/fixtures/sshd_server.h"
 
 namespace rostersync::scheduler {
@@ -35,12 +38,40 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::PostgresServer;
 using testing::SshdServer;
 
 constexpr char kKeyA[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 constexpr char kKeyB[] = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
 constexpr char kOtherFingerprint[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
+
+// A TransferService that records the calls it gets, in order, and passes every test; it can
+// run `during_test` inside TestConnection (to act while an activation is checking).
+class RecordingTransfer final : public v1::TransferService::CallbackService {
+ public:
+  grpc::ServerUnaryReactor* ScanHostKey(grpc::CallbackServerContext* context,
+                                        const v1::ScanHostKeyRequest*,
+                                        v1::ScanHostKeyResponse* response) override {
+    calls.push_back("scan");
+    response->set_host_key_type("ssh-ed25519");
+    response->set_host_key_sha256(kOtherFingerprint);
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  grpc::ServerUnaryReactor* TestConnection(grpc::CallbackServerContext* context,
+                                           const v1::TestConnectionRequest* request,
+                                           v1::TestConnectionResponse* response) override {
+    calls.push_back(absl::StrCat("test pinned=", request->endpoint().host_key_sha256()));
+    if (during_test) during_test();
+    response->set_ok(true);
+    response->set_host_key_sha256(request->endpoint().host_key_sha256());
+    auto* reactor = context->DefaultReactor();
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
+  }
+  std::vector<std::string> calls;
+  std::function<void()> during_test;
+};
 
 // A TransferService (the real one) on 127.0.0.1:0 opening credentials with `sealer`.
 class TransferHarness {
@@ -76,9 +107,7 @@ class ActivationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     signal(SIGPIPE, SIG_IGN);
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    postgres_ = pg->release();
+    test_support::SuitePostgres::Start();
     auto sshd = SshdServer::Start();
     ASSERT_TRUE(sshd.ok()) << sshd.status();
     sshd_ = sshd->release();
@@ -87,20 +116,13 @@ class ActivationTest : public ::testing::Test {
   static void TearDownTestSuite() {
     delete sshd_;
     sshd_ = nullptr;
-    delete postgres_;
-    postgres_ = nullptr;
+    test_support::SuitePostgres::Stop();
   }
 
   void SetUp() override {
-    ASSERT_NE(postgres_, nullptr);
     ASSERT_NE(sshd_, nullptr);
-    static int db_counter = 0;
-    auto conninfo = postgres_->CreateDatabase(absl::StrCat("activation_", ++db_counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 3);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
+    pool_ = test_support::SuitePostgres::FreshDatabase("activation");
+    ASSERT_NE(pool_, nullptr);
     clock_ = std::make_unique<FakeClock>(
         absl::FromCivil(absl::CivilMinute(2026, 3, 1, 9, 0), absl::UTCTimeZone()));
     sealer_a_ = std::make_unique<Sealer>(Sealer::FromKeyMaterial(kKeyA).value());
@@ -161,7 +183,6 @@ class ActivationTest : public ::testing::Test {
     return out;
   }
 
-  static PostgresServer* postgres_;
   static SshdServer* sshd_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<FakeClock> clock_;
@@ -170,7 +191,6 @@ class ActivationTest : public ::testing::Test {
   std::unique_ptr<IntegrationService> integrations_;
 };
 
-PostgresServer* ActivationTest::postgres_ = nullptr;
 SshdServer* ActivationTest::sshd_ = nullptr;
 
 TEST_F(ActivationTest, CreateActiveRunsTheConnectionTestAndStoresNothingWhenItFails) {
@@ -252,6 +272,86 @@ TEST_F(ActivationTest, TrustOnFirstUsePinsTheKeyTheTestSaw) {
   EXPECT_TRUE(active->active());
   EXPECT_EQ(active->endpoint().host_key_sha256(), sshd_->host_key_sha256());
   EXPECT_EQ(MustGet(draft).endpoint().host_key_sha256(), sshd_->host_key_sha256());
+}
+
+// Trust on first use learns the key with a handshake-only scan and pins it before the
+// connection test authenticates: credentials never go to a server whose key is unknown.
+// Activation also runs its test with no row locked: another update can commit meanwhile, and
+// the activation then refuses to overwrite it (ABORTED) instead of losing it.
+TEST_F(ActivationTest, TrustOnFirstUseScansBeforeAuthenticatingAndActivationHoldsNoLock) {
+  RecordingTransfer recording;
+  ServerOptions options;
+  options.service_name = "recording-transfer";
+  options.grpc_address = "127.0.0.1:0";
+  options.grace = absl::Seconds(1);
+  auto runner = ServiceRunner::Start(options, {&recording});
+  ASSERT_TRUE(runner.ok()) << runner.status();
+  auto stub =
+      v1::TransferService::NewStub(MakeChannel(absl::StrCat("127.0.0.1:", (*runner)->grpc_port())));
+  IntegrationService service(pool_.get(), sealer_a_.get(), clock_.get(), stub.get());
+
+  v1::CreateIntegrationRequest req = Request();
+  req.set_inactive(true);
+  req.mutable_integration()->mutable_endpoint()->clear_host_key_sha256();
+  req.mutable_integration()->mutable_endpoint()->set_trust_on_first_use(true);
+  v1::Integration draft = service.Create(req).value();
+
+  // While the activation's connection test runs, a rename commits (were the activation holding
+  // the row lock, the rename would wait for it until the activation's deadline).
+  recording.during_test = [&] {
+    v1::UpdateIntegrationRequest rename;
+    rename.mutable_integration()->set_tenant_id(draft.tenant_id());
+    rename.mutable_integration()->set_integration_id(draft.integration_id());
+    rename.mutable_integration()->set_name("renamed meanwhile");
+    rename.mutable_update_mask()->add_paths("name");
+    EXPECT_TRUE(service.Update(rename).ok());
+  };
+  auto raced = Activate(draft, &service);
+  EXPECT_EQ(raced.status().code(), absl::StatusCode::kAborted) << raced.status();
+  v1::Integration stored = MustGet(draft);
+  EXPECT_EQ(stored.name(), "renamed meanwhile");  // the other update is kept
+  EXPECT_FALSE(stored.active());                  // and this one changed nothing
+  EXPECT_EQ(stored.endpoint().host_key_sha256(), "");
+
+  recording.during_test = nullptr;
+  recording.calls.clear();
+  auto active = Activate(draft, &service);
+  ASSERT_TRUE(active.ok()) << active.status();
+  EXPECT_EQ(active->endpoint().host_key_sha256(), kOtherFingerprint);
+  EXPECT_THAT(recording.calls,
+              ::testing::ElementsAre("scan", absl::StrCat("test pinned=", kOtherFingerprint)));
+  (*runner)->Stop();
+}
+
+TEST_F(ActivationTest, DeactivatingIsAllowedEvenWhenTheStoredDefinitionNoLongerValidates) {
+  v1::Integration in = integrations_->Create(Request()).value();
+  ASSERT_TRUE(in.active());
+  // A definition stored under older, looser rules: a glob that today's validation refuses.
+  ASSERT_TRUE(pool_
+                  ->Transact([&](pqxx::work& txn) -> absl::Status {
+                    ASSIGN_OR_RETURN(StoredIntegration stored,
+                                     IntegrationStore::Get(txn, in.tenant_id(), in.integration_id(),
+                                                           /*for_update=*/true));
+                    stored.integration.mutable_import_settings()->set_file_glob("roster_[.csv");
+                    return IntegrationStore::Update(txn, stored);
+                  })
+                  .ok());
+  v1::UpdateIntegrationRequest off;
+  off.mutable_integration()->set_tenant_id(in.tenant_id());
+  off.mutable_integration()->set_integration_id(in.integration_id());
+  off.mutable_integration()->set_active(false);
+  off.mutable_update_mask()->add_paths("active");
+  auto deactivated = integrations_->Update(off);
+  ASSERT_TRUE(deactivated.ok()) << deactivated.status();
+  EXPECT_FALSE(deactivated->active());
+  // Any other change still has to fix the definition, and the error names the field.
+  v1::UpdateIntegrationRequest rename = off;
+  rename.mutable_integration()->set_name("still broken");
+  rename.mutable_update_mask()->clear_paths();
+  rename.mutable_update_mask()->add_paths("name");
+  auto refused = integrations_->Update(rename);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("file_glob"));
 }
 
 TEST_F(ActivationTest, WithoutATransferServiceOnlyAPinnedKeyActivates) {

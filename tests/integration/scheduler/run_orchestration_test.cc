@@ -9,8 +9,10 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -32,7 +34,7 @@
 #include "services/scheduler/run_store.h"
 #include "services/scheduler/scheduler_metrics.h"
 #include "tests/fixtures/http_get.h"
-#include "tests/fixtures/postgres_server.h"
+#include "tests/integration/scheduler/scheduler_test_support.h"
 #include "tests/fixtures/redis_server.h"
 #include "tests/fixtures/subprocess.h"
 
@@ -42,12 +44,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::PostgresServer;
 using testing::RedisServer;
+using namespace test_support;  // NOLINT(build/namespaces): the suite's shared helpers
 
-constexpr char kMasterKey[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-constexpr char kPassword[] = "hunter2-Pa55word-never-shown";
-constexpr char kFingerprint[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
 
 v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
   v1::CreateIntegrationRequest req;
@@ -66,27 +65,11 @@ v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
   return req;
 }
 
-v1::RunEvent Event(const v1::Run& run, const std::string& job_id, v1::RunEvent::Type type) {
-  v1::RunEvent e;
-  e.set_job_id(job_id);
-  e.set_event_id(absl::StrCat(job_id, ":", v1::RunEvent::Type_Name(type)));
-  e.set_tenant_id(run.tenant_id());
-  e.set_run_id(run.run_id());
-  e.set_type(type);
-  return e;
-}
-
 v1::RunEvent Retryable(const v1::Run& run, const std::string& job_id, const std::string& error) {
   v1::RunEvent e = Event(run, job_id, v1::RunEvent::TYPE_FAILED);
   e.set_error(error);
   e.set_retryable(true);
   return e;
-}
-
-std::vector<v1::RunState> StepStates(const v1::Run& run) {
-  std::vector<v1::RunState> out;
-  for (const auto& s : run.steps()) out.push_back(s.state());
-  return out;
 }
 
 // Activation may call TestConnection: this one passes.
@@ -113,6 +96,10 @@ class FakeRoster final : public v1::RosterService::CallbackService {
     absl::MutexLock lock(&mu);
     requests.push_back(*request);
     auto* reactor = context->DefaultReactor();
+    if (block) {  // the latch: the test releases it (bounded, so a broken test cannot hang)
+      entered = true;
+      mu.AwaitWithTimeout(absl::Condition(&release), absl::Seconds(60));
+    }
     if (!fail_with.ok()) {
       reactor->Finish(fail_with);
       return reactor;
@@ -130,39 +117,45 @@ class FakeRoster final : public v1::RosterService::CallbackService {
   absl::Mutex mu;
   std::vector<v1::ApproveDeletionsRequest> requests;
   grpc::Status fail_with = grpc::Status::OK;
+  // With `block` set, ApproveDeletions sets `entered` and waits for `release`.
+  bool block = false;
+  bool entered = false;
+  bool release = false;
+};
+
+// Releases the fake roster's latch and joins the approving thread, also when an ASSERT
+// returns early.
+class ApproverThread {
+ public:
+  ApproverThread(FakeRoster* roster, std::function<void()> body)
+      : roster_(roster), thread_(std::move(body)) {}
+  ~ApproverThread() { Join(); }
+  void Join() {
+    {
+      absl::MutexLock lock(&roster_->mu);
+      roster_->release = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  FakeRoster* roster_;
+  std::thread thread_;
 };
 
 class RunOrchestrationTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    postgres_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete postgres_;
-    postgres_ = nullptr;
-  }
+  static void SetUpTestSuite() { SuitePostgres::Start(); }
+  static void TearDownTestSuite() { SuitePostgres::Stop(); }
 
   void SetUp() override {
-    ASSERT_NE(postgres_, nullptr);
     auto redis = RedisServer::Start();
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = std::move(*redis);
-    redis_options_.host = "127.0.0.1";
-    redis_options_.port = redis_->port();
-    redis_options_.command_timeout = absl::Seconds(2);
-    redis_options_.connect_timeout = absl::Seconds(1);
+    redis_options_ = TestRedisOptions(*redis_);
 
-    static int db_counter = 0;
-    auto conninfo = postgres_->CreateDatabase(absl::StrCat("orch_", ++db_counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    conninfo_ = *conninfo;
-    auto pool = PgPool::Connect(*conninfo, 3);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());  // a no-op the second time
+    pool_ = SuitePostgres::FreshDatabase("orch", &conninfo_);
+    ASSERT_NE(pool_, nullptr);
 
     grpc::ServerBuilder builder;
     int port = 0;
@@ -215,28 +208,12 @@ class RunOrchestrationTest : public ::testing::Test {
   }
 
   v1::Integration MustCreate(const std::string& tenant = "acme") {
-    auto created = integrations_->Create(ImportRequest(tenant));
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? *created : v1::Integration();
+    return test_support::MustCreate(*integrations_, ImportRequest(tenant));
   }
 
-  v1::Run MustTrigger(const v1::Integration& in) {
-    v1::TriggerRunRequest req;
-    req.set_tenant_id(in.tenant_id());
-    req.set_integration_id(in.integration_id());
-    auto run = runs_->Trigger(req);
-    EXPECT_TRUE(run.ok()) << run.status();
-    return run.ok() ? *run : v1::Run();
-  }
+  v1::Run MustTrigger(const v1::Integration& in) { return test_support::MustTrigger(*runs_, in); }
 
-  v1::Run MustGetRun(const v1::Run& run) {
-    v1::GetRunRequest req;
-    req.set_tenant_id(run.tenant_id());
-    req.set_run_id(run.run_id());
-    auto got = runs_->Get(req);
-    EXPECT_TRUE(got.ok()) << got.status();
-    return got.ok() ? *got : v1::Run();
-  }
+  v1::Run MustGetRun(const v1::Run& run) { return test_support::MustGetRun(*runs_, run); }
 
   void MustApply(const v1::RunEvent& event) {
     absl::Status s = orchestrator_->HandleEvent(event);
@@ -259,19 +236,7 @@ class RunOrchestrationTest : public ::testing::Test {
 
   // Payloads on `stream`, oldest first.
   std::vector<std::string> ReadStream(const std::string& stream) {
-    RedisConnection conn(redis_options_);
-    auto reply = conn.Command({"XRANGE", stream, "-", "+"});
-    EXPECT_TRUE(reply.ok()) << reply.status();
-    std::vector<std::string> out;
-    if (!reply.ok()) return out;
-    for (const auto& entry : reply->elements) {
-      if (entry.elements.size() != 2) continue;
-      const auto& fields = entry.elements[1].elements;
-      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].str == kPayloadField) out.push_back(fields[i + 1].str);
-      }
-    }
-    return out;
+    return test_support::ReadStream(redis_options_, stream);
   }
 
   std::vector<std::string> TransferJobIds() {
@@ -284,18 +249,7 @@ class RunOrchestrationTest : public ::testing::Test {
     return ids;
   }
 
-  int64_t PendingOutbox() {
-    int64_t n = -1;
-    EXPECT_TRUE(pool_
-                    ->Transact([&](pqxx::work& txn) -> absl::Status {
-                      auto c = Outbox::CountPending(txn);
-                      if (!c.ok()) return c.status();
-                      n = *c;
-                      return absl::OkStatus();
-                    })
-                    .ok());
-    return n;
-  }
+  int64_t PendingOutbox() { return test_support::PendingOutbox(*pool_); }
 
   int Relay() {
     auto published = relay_->RelayOnce();
@@ -328,7 +282,6 @@ class RunOrchestrationTest : public ::testing::Test {
     ADD_FAILURE() << "nothing reached " << stream << ":dead";
   }
 
-  static PostgresServer* postgres_;
   std::string conninfo_;
   std::unique_ptr<RedisServer> redis_;
   RedisOptions redis_options_;
@@ -350,8 +303,6 @@ class RunOrchestrationTest : public ::testing::Test {
   std::unique_ptr<RedisPublisher> publisher_;
   std::unique_ptr<OutboxRelay> relay_;
 };
-
-PostgresServer* RunOrchestrationTest::postgres_ = nullptr;
 
 TEST_F(RunOrchestrationTest, RetryableFailureRequeuesAfterBackoffSurvivingARestart) {
   v1::Integration in = MustCreate();
@@ -710,6 +661,188 @@ TEST_F(RunOrchestrationTest, ApproveHeldRunPassesThroughToTheRoster) {
   approve.set_tenant_id("acme");
   approve.set_run_id(second.run_id());
   EXPECT_EQ(runs_->Approve(approve).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// The approve/cancel race: while ApproveRun's roster call is under way the run is claimed;
+// CancelRun and a second ApproveRun are refused until the roster answers.
+TEST_F(RunOrchestrationTest, CancelDuringApprovalIsRefusedUntilTheRosterAnswers) {
+  v1::Integration in = MustCreate();
+  v1::Run run = MustTrigger(in);
+  MakeHeld(run, "imp_50");
+  {
+    absl::MutexLock lock(&roster_.mu);
+    roster_.block = true;
+  }
+  v1::ApproveRunRequest approve;
+  approve.set_tenant_id("acme");
+  approve.set_run_id(run.run_id());
+  approve.set_approved_by("bob");
+  absl::StatusOr<v1::Run> approved = absl::UnknownError("not run");
+  ApproverThread approver(&roster_, [&] { approved = runs_->Approve(approve); });
+  {
+    absl::MutexLock lock(&roster_.mu);
+    ASSERT_TRUE(roster_.mu.AwaitWithTimeout(absl::Condition(&roster_.entered), absl::Seconds(30)))
+        << "the roster never got the ApproveDeletions call";
+  }
+
+  v1::CancelRunRequest cancel;
+  cancel.set_tenant_id("acme");
+  cancel.set_run_id(run.run_id());
+  cancel.set_requested_by("carol");
+  auto refused = runs_->Cancel(cancel);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("an approval of this run is in progress since "
+                        "2026-03-01T01:00:00+00:00 by bob"));
+  auto second = runs_->Approve(approve);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("in progress since"));
+  v1::Run during = MustGetRun(run);
+  EXPECT_EQ(during.state(), v1::RUN_STATE_HELD);
+  EXPECT_EQ(during.cancelled_by(), "");
+
+  approver.Join();
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->state(), v1::RUN_STATE_SUCCEEDED);
+  EXPECT_EQ(approved->approved_by(), "bob");
+  {
+    absl::MutexLock lock(&roster_.mu);
+    EXPECT_EQ(roster_.requests.size(), 1u);  // the refused second approve never reached it
+  }
+  auto late_cancel = runs_->Cancel(cancel);
+  EXPECT_EQ(late_cancel.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(late_cancel.status().message()), HasSubstr("already finished SUCCEEDED"));
+  EXPECT_EQ(MustGetRun(run).state(), v1::RUN_STATE_SUCCEEDED);
+}
+
+// A roster refusal clears the claim (HELD, cancellable at once); a lost answer keeps it until
+// it expires (the roster timeout, 10 s here), after which a cancel or a new approve proceeds.
+TEST_F(RunOrchestrationTest, ApprovalClaimIsReleasedOnRefusalAndExpiresWhenTheAnswerIsLost) {
+  v1::Integration in = MustCreate();
+  v1::Run refused_run = MustTrigger(in);
+  MakeHeld(refused_run, "imp_51");
+  v1::ApproveRunRequest approve;
+  approve.set_tenant_id("acme");
+  approve.set_run_id(refused_run.run_id());
+  approve.set_approved_by("bob");
+  roster_.fail_with = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                   "import \"imp_51\": integration has imported a newer file");
+  EXPECT_EQ(runs_->Approve(approve).status().code(), absl::StatusCode::kFailedPrecondition);
+  v1::CancelRunRequest cancel;
+  cancel.set_tenant_id("acme");
+  cancel.set_run_id(refused_run.run_id());
+  cancel.set_requested_by("carol");
+  auto cancelled = runs_->Cancel(cancel);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::RUN_STATE_CANCELLED);
+  ASSERT_GT(cancelled->steps_size(), 0);  // the response carries the steps
+  EXPECT_THAT(cancelled->steps(cancelled->steps_size() - 1).detail(),
+              HasSubstr("cancelled in state HELD by carol; "));
+  EXPECT_THAT(cancelled->steps(cancelled->steps_size() - 1).detail(),
+              HasSubstr("; the held removals were not applied; they stay on import imp_51 and "
+                        "are applied only if someone approves that import (rosterctl imports "
+                        "approve imp_51)"));
+
+  // The roster's answer is lost (UNAVAILABLE): the removals may be applied, so the claim stays.
+  roster_.fail_with = grpc::Status(grpc::StatusCode::UNAVAILABLE, "connection reset");
+  v1::Run lost = MustTrigger(in);
+  MakeHeld(lost, "imp_52");
+  approve.set_run_id(lost.run_id());
+  auto unknown = runs_->Approve(approve);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("the outcome is unknown"));
+  cancel.set_run_id(lost.run_id());
+  EXPECT_THAT(std::string(runs_->Cancel(cancel).status().message()),
+              HasSubstr("an approval of this run is in progress"));
+  EXPECT_EQ(runs_->Approve(approve).status().code(), absl::StatusCode::kFailedPrecondition);
+  // The claim is older than the roster timeout (10 s) plus its one-minute grace.
+  clock_->Advance(absl::Seconds(71));
+  auto after_expiry = runs_->Cancel(cancel);
+  ASSERT_TRUE(after_expiry.ok()) << after_expiry.status();
+  EXPECT_EQ(after_expiry->state(), v1::RUN_STATE_CANCELLED);
+  EXPECT_THAT(after_expiry->steps(after_expiry->steps_size() - 1).detail(),
+              HasSubstr("an approval claimed at 2026-03-01T01:00:00+00:00 by bob never "
+                        "completed (claim expired)"));
+
+  // An expired claim can also be taken over by a new approve (the roster's ApproveDeletions is
+  // idempotent).
+  v1::Run retaken = MustTrigger(in);
+  MakeHeld(retaken, "imp_53");
+  approve.set_run_id(retaken.run_id());
+  EXPECT_EQ(runs_->Approve(approve).status().code(), absl::StatusCode::kUnavailable);
+  clock_->Advance(absl::Seconds(71));
+  roster_.fail_with = grpc::Status::OK;
+  approve.set_approved_by("dave");
+  auto approved = runs_->Approve(approve);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->state(), v1::RUN_STATE_SUCCEEDED);
+  EXPECT_EQ(approved->approved_by(), "dave");
+}
+
+// An event for the job still out when the run was cancelled (or timed out) does not change
+// the state: it is recorded once as a step, logged and counted.
+TEST_F(RunOrchestrationTest, LateEventAfterCancelOrTimeoutIsRecordedOnce) {
+  v1::Integration in = MustCreate();
+  v1::Run run = MustTrigger(in);
+  ASSERT_EQ(Relay(), 1);
+  v1::RunEvent fetched = Event(run, run.run_id() + ":fetch", v1::RunEvent::TYPE_FETCHED);
+  fetched.set_file_id("file_src");
+  MustApply(fetched);
+  ASSERT_EQ(Relay(), 1);  // the import job reached the roster's stream: a worker may take it
+  v1::CancelRunRequest cancel;
+  cancel.set_tenant_id("acme");
+  cancel.set_run_id(run.run_id());
+  cancel.set_requested_by("alice");
+  ASSERT_TRUE(runs_->Cancel(cancel).ok());
+  const int steps_before = MustGetRun(run).steps_size();
+
+  v1::RunEvent imported = Event(run, run.run_id() + ":import", v1::RunEvent::TYPE_IMPORTED);
+  imported.mutable_import()->set_import_id("imp_x");
+  imported.mutable_import()->set_status(v1::IMPORT_STATUS_APPLIED);
+  imported.mutable_import()->set_added(3);
+  imported.mutable_import()->set_deleted(2);
+  MustApply(imported);
+  v1::Run after = MustGetRun(run);
+  EXPECT_EQ(after.state(), v1::RUN_STATE_CANCELLED);
+  EXPECT_FALSE(after.has_import_summary());
+  ASSERT_EQ(after.steps_size(), steps_before + 1);
+  const v1::RunStepRecord& late = after.steps(after.steps_size() - 1);
+  EXPECT_EQ(late.state(), v1::RUN_STATE_CANCELLED);
+  EXPECT_EQ(late.job_id(), run.run_id() + ":import");
+  EXPECT_EQ(late.detail(),
+            "import imp_x applied after the run was cancelled: 3 added, 0 updated, 2 deleted, "
+            "0 deactivated, 0 unchanged, 0 rejected");
+  EXPECT_EQ(metrics_->LateEvents("imported"), 1);
+
+  // Delivered again: one step, one count. An event of an older job stays ignored.
+  MustApply(imported);
+  MustApply(fetched);
+  EXPECT_EQ(MustGetRun(run).steps_size(), steps_before + 1);
+  EXPECT_EQ(metrics_->LateEvents("imported"), 1);
+  EXPECT_EQ(metrics_->LateEvents("fetched"), 0);
+
+  // Timed out while importing; the import then comes back HELD.
+  v1::Run slow = MustTrigger(in);
+  ASSERT_EQ(Relay(), 1);
+  v1::RunEvent slow_fetched = Event(slow, slow.run_id() + ":fetch", v1::RunEvent::TYPE_FETCHED);
+  slow_fetched.set_file_id("file_slow");
+  MustApply(slow_fetched);
+  ASSERT_EQ(Relay(), 1);
+  clock_->Advance(absl::Minutes(61));
+  ASSERT_EQ(*orchestrator_->ExpireOnce(), 1);
+  v1::RunEvent held = Event(slow, slow.run_id() + ":import", v1::RunEvent::TYPE_IMPORTED);
+  held.mutable_import()->set_import_id("imp_y");
+  held.mutable_import()->set_status(v1::IMPORT_STATUS_HELD);
+  held.mutable_import()->set_held(40);
+  MustApply(held);
+  v1::Run failed = MustGetRun(slow);
+  EXPECT_EQ(failed.state(), v1::RUN_STATE_FAILED);
+  EXPECT_EQ(failed.error(), "timed out after 1h in state IMPORTING");
+  EXPECT_THAT(failed.steps(failed.steps_size() - 1).detail(),
+              HasSubstr("import imp_y is HELD after the run ended (after the run failed)"));
+  EXPECT_THAT(failed.steps(failed.steps_size() - 1).detail(),
+              HasSubstr("40 removals held; approve it with rosterctl imports approve imp_y"));
+  EXPECT_EQ(metrics_->LateEvents("imported"), 2);
 }
 
 // Redis goes away after the state change commits and before its job is published, twice; the

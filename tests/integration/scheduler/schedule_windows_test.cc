@@ -23,20 +23,14 @@
 #include "services/scheduler/run_service.h"
 #include "services/scheduler/run_store.h"
 #include "services/scheduler/schedule_ticker.h"
-#include "tests/fixtures/postgres_server.h"
+#include "tests/integration/scheduler/scheduler_test_support.h"
 
 namespace rostersync::scheduler {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::PostgresServer;
+using namespace test_support;  // NOLINT(build/namespaces): the suite's shared helpers
 
-constexpr char kMasterKey[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-constexpr char kFingerprint[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
-
-absl::Time Utc(int y, int mo, int d, int h, int mi) {
-  return absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), absl::UTCTimeZone());
-}
 
 v1::TimeWindow Window(const std::string& start, const std::string& end, const std::string& reason) {
   v1::TimeWindow w;
@@ -67,25 +61,12 @@ v1::CreateIntegrationRequest ImportRequest(const std::string& schedule, const st
 
 class ScheduleWindowsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    postgres_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete postgres_;
-    postgres_ = nullptr;
-  }
+  static void SetUpTestSuite() { SuitePostgres::Start(); }
+  static void TearDownTestSuite() { SuitePostgres::Stop(); }
 
   void SetUp() override {
-    ASSERT_NE(postgres_, nullptr);
-    static int db_counter = 0;
-    auto conninfo = postgres_->CreateDatabase(absl::StrCat("windows_", ++db_counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    auto pool = PgPool::Connect(*conninfo, 3);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
+    pool_ = SuitePostgres::FreshDatabase("windows");
+    ASSERT_NE(pool_, nullptr);
     sealer_ = std::make_unique<Sealer>(Sealer::FromKeyMaterial(kMasterKey).value());
     clock_ = std::make_unique<FakeClock>(Utc(2026, 3, 1, 9, 55));
     integrations_ =
@@ -96,18 +77,10 @@ class ScheduleWindowsTest : public ::testing::Test {
   }
 
   v1::Integration MustCreate(const v1::CreateIntegrationRequest& req) {
-    auto created = integrations_->Create(req);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? *created : v1::Integration();
+    return test_support::MustCreate(*integrations_, req);
   }
-
   v1::Integration MustGet(const v1::Integration& in) {
-    v1::GetIntegrationRequest get;
-    get.set_tenant_id(in.tenant_id());
-    get.set_integration_id(in.integration_id());
-    auto got = integrations_->Get(get);
-    EXPECT_TRUE(got.ok()) << got.status();
-    return got.ok() ? *got : v1::Integration();
+    return test_support::MustGet(*integrations_, in);
   }
 
   // Every run of the tenant, newest first, with its steps.
@@ -155,7 +128,6 @@ class ScheduleWindowsTest : public ::testing::Test {
     return out;
   }
 
-  static PostgresServer* postgres_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<Sealer> sealer_;
   std::unique_ptr<FakeClock> clock_;
@@ -163,8 +135,6 @@ class ScheduleWindowsTest : public ::testing::Test {
   std::unique_ptr<RunOrchestrator> orchestrator_;
   std::unique_ptr<RunService> runs_;
 };
-
-PostgresServer* ScheduleWindowsTest::postgres_ = nullptr;
 
 TEST_F(ScheduleWindowsTest, DownAcrossFiveSlotsRunsOnceOnRecovery) {
   v1::Integration in = MustCreate(ImportRequest("*/10 * * * *", "Europe/Berlin"));

@@ -30,7 +30,7 @@
 #include "services/scheduler/run_store.h"
 #include "services/scheduler/scheduler_metrics.h"
 #include "tests/fixtures/http_get.h"
-#include "tests/fixtures/postgres_server.h"
+#include "tests/integration/scheduler/scheduler_test_support.h"
 #include "tests/fixtures/redis_server.h"
 #include "tests/fixtures/subprocess.h"
 
@@ -40,16 +40,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Not;
-using testing::PostgresServer;
 using testing::RedisServer;
+using namespace test_support;  // NOLINT(build/namespaces): the suite's shared helpers
 
-constexpr char kMasterKey[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-constexpr char kPassword[] = "hunter2-Pa55word-never-shown";
-constexpr char kFingerprint[] = "SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s";
-
-absl::Time Utc(int y, int mo, int d, int h, int mi) {
-  return absl::FromCivil(absl::CivilMinute(y, mo, d, h, mi), absl::UTCTimeZone());
-}
 
 v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
   v1::CreateIntegrationRequest req;
@@ -83,20 +76,9 @@ v1::CreateIntegrationRequest ExportRequest(const std::string& tenant) {
   return req;
 }
 
-v1::RunEvent Event(const v1::Run& run, const std::string& step, v1::RunEvent::Type type) {
-  v1::RunEvent e;
-  e.set_job_id(absl::StrCat(run.run_id(), ":", step));
-  e.set_event_id(absl::StrCat(e.job_id(), ":", v1::RunEvent::Type_Name(type)));
-  e.set_tenant_id(run.tenant_id());
-  e.set_run_id(run.run_id());
-  e.set_type(type);
-  return e;
-}
-
-std::vector<v1::RunState> StepStates(const v1::Run& run) {
-  std::vector<v1::RunState> out;
-  for (const auto& s : run.steps()) out.push_back(s.state());
-  return out;
+// The event for the run's first job of `step` ("fetch", "import", ...).
+v1::RunEvent StepEvent(const v1::Run& run, const std::string& step, v1::RunEvent::Type type) {
+  return Event(run, absl::StrCat(run.run_id(), ":", step), type);
 }
 
 // A TransferService that records what it was asked.
@@ -122,36 +104,17 @@ class FakeTransfer final : public v1::TransferService::CallbackService {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    auto pg = PostgresServer::Start();
-    ASSERT_TRUE(pg.ok()) << pg.status();
-    postgres_ = pg->release();
-  }
-  static void TearDownTestSuite() {
-    delete postgres_;
-    postgres_ = nullptr;
-  }
+  static void SetUpTestSuite() { SuitePostgres::Start(); }
+  static void TearDownTestSuite() { SuitePostgres::Stop(); }
 
   void SetUp() override {
-    ASSERT_NE(postgres_, nullptr);
     auto redis = RedisServer::Start();
     ASSERT_TRUE(redis.ok()) << redis.status();
     redis_ = std::move(*redis);
-    redis_options_.host = "127.0.0.1";
-    redis_options_.port = redis_->port();
-    redis_options_.command_timeout = absl::Seconds(2);
-    redis_options_.connect_timeout = absl::Seconds(1);
+    redis_options_ = TestRedisOptions(*redis_);
 
-    static int db_counter = 0;
-    auto conninfo = postgres_->CreateDatabase(absl::StrCat("sched_", ++db_counter));
-    ASSERT_TRUE(conninfo.ok()) << conninfo.status();
-    conninfo_ = *conninfo;
-    auto pool = PgPool::Connect(*conninfo, 3);
-    ASSERT_TRUE(pool.ok()) << pool.status();
-    pool_ = std::move(*pool);
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
-    // Applying twice is a no-op.
-    ASSERT_TRUE(ApplyOrchestrationMigrations(*pool_).ok());
+    pool_ = SuitePostgres::FreshDatabase("sched", &conninfo_);
+    ASSERT_NE(pool_, nullptr);
 
     auto sealer = Sealer::FromKeyMaterial(kMasterKey);
     ASSERT_TRUE(sealer.ok()) << sealer.status();
@@ -177,58 +140,19 @@ class SchedulerTest : public ::testing::Test {
   }
 
   v1::Integration MustCreate(const v1::CreateIntegrationRequest& req) {
-    auto created = integrations_->Create(req);
-    EXPECT_TRUE(created.ok()) << created.status();
-    return created.ok() ? *created : v1::Integration();
+    return test_support::MustCreate(*integrations_, req);
   }
 
-  v1::Run MustGetRun(const v1::Run& run) {
-    v1::GetRunRequest req;
-    req.set_tenant_id(run.tenant_id());
-    req.set_run_id(run.run_id());
-    auto got = runs_->Get(req);
-    EXPECT_TRUE(got.ok()) << got.status();
-    return got.ok() ? *got : v1::Run();
-  }
+  v1::Run MustGetRun(const v1::Run& run) { return test_support::MustGetRun(*runs_, run); }
 
-  v1::Run MustTrigger(const v1::Integration& in) {
-    v1::TriggerRunRequest req;
-    req.set_tenant_id(in.tenant_id());
-    req.set_integration_id(in.integration_id());
-    auto run = runs_->Trigger(req);
-    EXPECT_TRUE(run.ok()) << run.status();
-    return run.ok() ? *run : v1::Run();
-  }
+  v1::Run MustTrigger(const v1::Integration& in) { return test_support::MustTrigger(*runs_, in); }
 
   // Every payload on `stream`, oldest first.
   std::vector<std::string> ReadStream(const std::string& stream) {
-    RedisConnection conn(redis_options_);
-    auto reply = conn.Command({"XRANGE", stream, "-", "+"});
-    EXPECT_TRUE(reply.ok()) << reply.status();
-    std::vector<std::string> out;
-    if (!reply.ok()) return out;
-    for (const auto& entry : reply->elements) {
-      if (entry.elements.size() != 2) continue;
-      const auto& fields = entry.elements[1].elements;
-      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
-        if (fields[i].str == kPayloadField) out.push_back(fields[i + 1].str);
-      }
-    }
-    return out;
+    return test_support::ReadStream(redis_options_, stream);
   }
 
-  int64_t PendingOutbox() {
-    int64_t n = -1;
-    EXPECT_TRUE(pool_
-                    ->Transact([&](pqxx::work& txn) -> absl::Status {
-                      auto c = Outbox::CountPending(txn);
-                      if (!c.ok()) return c.status();
-                      n = *c;
-                      return absl::OkStatus();
-                    })
-                    .ok());
-    return n;
-  }
+  int64_t PendingOutbox() { return test_support::PendingOutbox(*pool_); }
 
   std::string QueryBytes(const std::string& sql) {
     std::string out;
@@ -242,7 +166,6 @@ class SchedulerTest : public ::testing::Test {
     return out;
   }
 
-  static PostgresServer* postgres_;
   std::string conninfo_;
   std::unique_ptr<RedisServer> redis_;
   RedisOptions redis_options_;
@@ -257,8 +180,6 @@ class SchedulerTest : public ::testing::Test {
   std::unique_ptr<RedisPublisher> publisher_;
   std::unique_ptr<OutboxRelay> relay_;
 };
-
-PostgresServer* SchedulerTest::postgres_ = nullptr;
 
 TEST_F(SchedulerTest, CredentialsAreSealedAndNeverReturned) {
   v1::Integration created = MustCreate(ImportRequest("acme"));
@@ -369,7 +290,7 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
 
   // FETCHED arrives through the events stream and the "scheduler" consumer group.
   clock_->Advance(absl::Seconds(30));
-  v1::RunEvent fetched = Event(run, "fetch", v1::RunEvent::TYPE_FETCHED);
+  v1::RunEvent fetched = StepEvent(run, "fetch", v1::RunEvent::TYPE_FETCHED);
   fetched.set_file_id("file_abc");
   fetched.set_remote_path("/outgoing/roster_20260301.csv");
   fetched.set_bytes(1234);
@@ -399,7 +320,7 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
 
   // A redelivered FETCHED and a stale FAILED for the finished fetch step change nothing.
   ASSERT_TRUE(orchestrator_->HandleEvent(fetched).ok());
-  v1::RunEvent stale = Event(run, "fetch", v1::RunEvent::TYPE_FAILED);
+  v1::RunEvent stale = StepEvent(run, "fetch", v1::RunEvent::TYPE_FAILED);
   stale.set_error("late failure");
   ASSERT_TRUE(orchestrator_->HandleEvent(stale).ok());
   v1::Run still = MustGetRun(run);
@@ -408,7 +329,7 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
   EXPECT_EQ(PendingOutbox(), 0);  // no second import job
 
   clock_->Advance(absl::Seconds(90));
-  v1::RunEvent imported = Event(run, "import", v1::RunEvent::TYPE_IMPORTED);
+  v1::RunEvent imported = StepEvent(run, "import", v1::RunEvent::TYPE_IMPORTED);
   imported.mutable_import()->set_added(3);
   imported.mutable_import()->set_updated(2);
   imported.mutable_import()->set_backup_file_id("file_backup");
@@ -464,7 +385,7 @@ TEST_F(SchedulerTest, PolicyReachesTheImportJobAndAHeldImportHoldsTheRun) {
 
   v1::Run run = MustTrigger(in);
   ASSERT_EQ(*relay_->RelayOnce(), 1);
-  v1::RunEvent fetched = Event(run, "fetch", v1::RunEvent::TYPE_FETCHED);
+  v1::RunEvent fetched = StepEvent(run, "fetch", v1::RunEvent::TYPE_FETCHED);
   fetched.set_file_id("file_held");
   ASSERT_TRUE(orchestrator_->HandleEvent(fetched).ok());
   ASSERT_EQ(*relay_->RelayOnce(), 1);
@@ -480,7 +401,7 @@ TEST_F(SchedulerTest, PolicyReachesTheImportJobAndAHeldImportHoldsTheRun) {
   EXPECT_EQ(job->policy().max_removals(), 10);
 
   clock_->Advance(absl::Seconds(60));
-  v1::RunEvent imported = Event(run, "import", v1::RunEvent::TYPE_IMPORTED);
+  v1::RunEvent imported = StepEvent(run, "import", v1::RunEvent::TYPE_IMPORTED);
   imported.mutable_import()->set_import_id("imp_held");
   imported.mutable_import()->set_status(v1::IMPORT_STATUS_HELD);
   imported.mutable_import()->set_added(4);
@@ -488,7 +409,7 @@ TEST_F(SchedulerTest, PolicyReachesTheImportJobAndAHeldImportHoldsTheRun) {
   imported.mutable_import()->set_held_reason("700 removals exceed max_removals 10");
   ASSERT_TRUE(orchestrator_->HandleEvent(imported).ok());
   // A late failure for the same job changes nothing: a held run is finished for the scheduler.
-  v1::RunEvent late = Event(run, "import", v1::RunEvent::TYPE_FAILED);
+  v1::RunEvent late = StepEvent(run, "import", v1::RunEvent::TYPE_FAILED);
   late.set_error("late");
   ASSERT_TRUE(orchestrator_->HandleEvent(late).ok());
 
@@ -520,7 +441,7 @@ TEST_F(SchedulerTest, ExportRunRendersThenUploads) {
   EXPECT_EQ(render->op(), v1::RosterJob::OP_EXPORT);
   EXPECT_EQ(render->export_name(), "roster_export.csv");
 
-  v1::RunEvent rendered = Event(run, "render", v1::RunEvent::TYPE_RENDERED);
+  v1::RunEvent rendered = StepEvent(run, "render", v1::RunEvent::TYPE_RENDERED);
   rendered.set_file_id("file_export");
   ASSERT_TRUE(orchestrator_->HandleEvent(rendered).ok());
   EXPECT_EQ(MustGetRun(run).state(), v1::RUN_STATE_UPLOADING);
@@ -538,7 +459,7 @@ TEST_F(SchedulerTest, ExportRunRendersThenUploads) {
   EXPECT_EQ(upload->time_zone(), in.time_zone());
   EXPECT_EQ(upload->credentials().context(), "acme/" + in.integration_id());
 
-  v1::RunEvent uploaded = Event(run, "upload", v1::RunEvent::TYPE_UPLOADED);
+  v1::RunEvent uploaded = StepEvent(run, "upload", v1::RunEvent::TYPE_UPLOADED);
   uploaded.set_remote_path("/incoming/roster_export.csv");
   uploaded.set_bytes(777);
   ASSERT_TRUE(orchestrator_->HandleEvent(uploaded).ok());
@@ -555,7 +476,7 @@ TEST_F(SchedulerTest, FailureOutcomes) {
   v1::Integration in = MustCreate(ImportRequest("acme"));
 
   v1::Run skipped = MustTrigger(in);
-  v1::RunEvent no_new = Event(skipped, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
+  v1::RunEvent no_new = StepEvent(skipped, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
   no_new.set_note("/outgoing/roster_2.csv has the same content as /outgoing/roster_1.csv");
   ASSERT_TRUE(orchestrator_->HandleEvent(no_new).ok());
   v1::Run s = MustGetRun(skipped);
@@ -564,7 +485,7 @@ TEST_F(SchedulerTest, FailureOutcomes) {
   EXPECT_THAT(s.steps(s.steps_size() - 1).detail(), HasSubstr("has the same content"));
 
   v1::Run failed = MustTrigger(in);
-  v1::RunEvent failure = Event(failed, "fetch", v1::RunEvent::TYPE_FAILED);
+  v1::RunEvent failure = StepEvent(failed, "fetch", v1::RunEvent::TYPE_FAILED);
   failure.set_error("sftp: host key mismatch");
   ASSERT_TRUE(orchestrator_->HandleEvent(failure).ok());
   v1::Run f = MustGetRun(failed);
@@ -572,10 +493,10 @@ TEST_F(SchedulerTest, FailureOutcomes) {
   EXPECT_EQ(f.error(), "sftp: host key mismatch");
 
   v1::Run rejected = MustTrigger(in);
-  v1::RunEvent fetched = Event(rejected, "fetch", v1::RunEvent::TYPE_FETCHED);
+  v1::RunEvent fetched = StepEvent(rejected, "fetch", v1::RunEvent::TYPE_FETCHED);
   fetched.set_file_id("file_1");
   ASSERT_TRUE(orchestrator_->HandleEvent(fetched).ok());
-  v1::RunEvent refusal = Event(rejected, "import", v1::RunEvent::TYPE_IMPORT_REJECTED);
+  v1::RunEvent refusal = StepEvent(rejected, "import", v1::RunEvent::TYPE_IMPORT_REJECTED);
   refusal.set_error("missing required column last_name");
   ASSERT_TRUE(orchestrator_->HandleEvent(refusal).ok());
   v1::Run r = MustGetRun(rejected);
@@ -583,7 +504,7 @@ TEST_F(SchedulerTest, FailureOutcomes) {
   EXPECT_THAT(r.error(), HasSubstr("missing required column last_name"));
   // An event that does not fit the state (UPLOADED during an import) is ignored.
   v1::Run other = MustTrigger(in);
-  ASSERT_TRUE(orchestrator_->HandleEvent(Event(other, "fetch", v1::RunEvent::TYPE_UPLOADED)).ok());
+  ASSERT_TRUE(orchestrator_->HandleEvent(StepEvent(other, "fetch", v1::RunEvent::TYPE_UPLOADED)).ok());
   EXPECT_EQ(MustGetRun(other).state(), v1::RUN_STATE_FETCHING);
 
   EXPECT_EQ(metrics_->RunsTotal(v1::RUN_DIRECTION_IMPORT, v1::RUN_STATE_SKIPPED), 1);
@@ -634,7 +555,7 @@ TEST_F(SchedulerTest, TenantsAreIsolated) {
   EXPECT_EQ(integrations_->List(list)->integrations_size(), 0);
 
   // An event claiming another tenant does not move the run.
-  v1::RunEvent forged = Event(run, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
+  v1::RunEvent forged = StepEvent(run, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
   forged.set_tenant_id("globex");
   ASSERT_TRUE(orchestrator_->HandleEvent(forged).ok());
   EXPECT_EQ(MustGetRun(run).state(), v1::RUN_STATE_FETCHING);
@@ -702,7 +623,7 @@ TEST_F(SchedulerTest, ListRunsNewestFirstFilteredAndPaginated) {
   clock_->Advance(absl::Minutes(1));
   v1::Run export_run = MustTrigger(b);
   ASSERT_TRUE(
-      orchestrator_->HandleEvent(Event(made[0], "fetch", v1::RunEvent::TYPE_NO_NEW_FILE)).ok());
+      orchestrator_->HandleEvent(StepEvent(made[0], "fetch", v1::RunEvent::TYPE_NO_NEW_FILE)).ok());
 
   v1::ListRunsRequest req;
   req.set_tenant_id("acme");
@@ -930,10 +851,10 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
   ASSERT_EQ(ReadStream(kTransferJobsStream).size(), 1u);
 
   // Worker events on the stream drive the run through the binary's consumer.
-  v1::RunEvent fetched = Event(run, "fetch", v1::RunEvent::TYPE_FETCHED);
+  v1::RunEvent fetched = StepEvent(run, "fetch", v1::RunEvent::TYPE_FETCHED);
   fetched.set_file_id("file_1");
   ASSERT_TRUE(publisher_->Publish(kEventsStream, EncodeQueueMessage(fetched)).ok());
-  v1::RunEvent imported = Event(run, "import", v1::RunEvent::TYPE_IMPORTED);
+  v1::RunEvent imported = StepEvent(run, "import", v1::RunEvent::TYPE_IMPORTED);
   imported.mutable_import()->set_added(1);
   ASSERT_TRUE(publisher_->Publish(kEventsStream, EncodeQueueMessage(imported)).ok());
   v1::GetRunRequest get;

@@ -124,6 +124,27 @@ TEST(PlanDueSlotTest, BlackoutSlotIsSkippedWithTheWindowAcrossFallBack) {
   ASSERT_TRUE(after.run_slot.has_value());
 }
 
+TEST(PlanDueSlotTest, CatchUpThatWouldStartInsideABlackoutIsSkipped) {
+  v1::Integration in;
+  v1::TimeWindow* w = in.add_blackout_windows();
+  w->set_start("2026-03-01T02:00");
+  w->set_end("2026-03-01T04:00");
+  w->set_reason("maintenance");
+  const CronSchedule at_0155 = Cron("55 1 * * *");
+  // The 01:55 slot is before the blackout, but the scheduler is back at 02:30, inside it and
+  // within the misfire window: the catch-up run would start during the blackout.
+  SlotPlan plan = PlanDueSlot(in, at_0155, absl::UTCTimeZone(), Utc(2026, 3, 1, 1, 55),
+                              Utc(2026, 3, 1, 2, 30), absl::Hours(1));
+  EXPECT_FALSE(plan.run_slot.has_value());
+  ASSERT_TRUE(plan.skip_slot.has_value());
+  EXPECT_EQ(*plan.skip_slot, Utc(2026, 3, 1, 1, 55));
+  EXPECT_THAT(plan.skip_reason, HasSubstr("maintenance"));
+  // Back at 01:58 instead (before the blackout), the slot runs.
+  SlotPlan early = PlanDueSlot(in, at_0155, absl::UTCTimeZone(), Utc(2026, 3, 1, 1, 55),
+                               Utc(2026, 3, 1, 1, 58), absl::Hours(1));
+  EXPECT_TRUE(early.run_slot.has_value());
+}
+
 TEST(MisfireWindowTest, DefaultOverrideAndClamp) {
   v1::Integration in;
   EXPECT_EQ(MisfireWindow(in), kDefaultMisfireWindow);
