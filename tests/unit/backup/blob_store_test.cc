@@ -244,12 +244,19 @@ TEST_F(BlobStoreTest, ReuploadHealsACorruptCopy) {
   EXPECT_EQ(*back, content);
 }
 
-TEST_F(BlobStoreTest, OpenRemovesStaleTempFiles) {
+TEST_F(BlobStoreTest, OpenRemovesStaleTempFilesAndKeepsFreshOnes) {
+  // An upload a crash left behind an hour ago, and one still being written by another process.
+  // The ages are set explicitly: a file's mtime comes from the filesystem's clock, which may
+  // be a moment ahead of time(), so "just written" must not be assumed to be age 0.
   const std::string stale = dir_ + "/blobs/incoming/upload-stale";
+  const std::string fresh = dir_ + "/blobs/incoming/upload-fresh";
   rostersync::testing::WriteFileOrDie(stale, "left by a crash");
-  auto reopened = BlobStore::Open(dir_, /*stale_after_seconds=*/0);
+  rostersync::testing::WriteFileOrDie(fresh, "still being written");
+  const struct timespec hour_ago[2] = {{::time(nullptr) - 3600, 0}, {::time(nullptr) - 3600, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, stale.c_str(), hour_ago, 0), 0);
+  auto reopened = BlobStore::Open(dir_, /*stale_after_seconds=*/600);
   ASSERT_TRUE(reopened.ok()) << reopened.status();
-  EXPECT_THAT(ListDir(dir_ + "/blobs/incoming"), ::testing::IsEmpty());
+  EXPECT_THAT(ListDir(dir_ + "/blobs/incoming"), ::testing::ElementsAre("upload-fresh"));
 }
 
 TEST(BlobStoreOpenTest, RefusesAFileAsRoot) {
