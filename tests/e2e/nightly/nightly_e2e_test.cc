@@ -110,10 +110,7 @@ class NightlyE2eTest : public ::testing::Test {
     in->set_tenant_id(kTenant);
     in->set_name("Workday nightly");
     in->set_direction(v1::RUN_DIRECTION_IMPORT);
-    in->mutable_endpoint()->set_host("127.0.0.1");
-    in->mutable_endpoint()->set_port(sshd_->port());
-    in->mutable_endpoint()->set_username(sshd_->user());
-    in->mutable_endpoint()->set_host_key_sha256(sshd_->host_key_sha256());
+    *in->mutable_endpoint() = stack_->SftpEndpoint();
     in->mutable_import_settings()->set_remote_folder("hr-drop");
     in->mutable_import_settings()->set_file_glob("roster_*.csv");
     auto& map = *in->mutable_import_settings()->mutable_header_map();
@@ -146,10 +143,7 @@ class NightlyE2eTest : public ::testing::Test {
     in->set_tenant_id(kTenant);
     in->set_name("Seat export");
     in->set_direction(v1::RUN_DIRECTION_EXPORT);
-    in->mutable_endpoint()->set_host("127.0.0.1");
-    in->mutable_endpoint()->set_port(sshd_->port());
-    in->mutable_endpoint()->set_username(sshd_->user());
-    in->mutable_endpoint()->set_host_key_sha256(sshd_->host_key_sha256());
+    *in->mutable_endpoint() = stack_->SftpEndpoint();
     in->mutable_export_settings()->set_remote_folder("exports");
     in->mutable_export_settings()->set_file_name("roster_export.csv");
     in->set_active(true);

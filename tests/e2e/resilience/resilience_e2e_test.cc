@@ -119,10 +119,7 @@ class ResilienceE2eTest : public ::testing::Test {
     in->set_tenant_id(kTenant);
     in->set_name(name);
     in->set_direction(v1::RUN_DIRECTION_IMPORT);
-    in->mutable_endpoint()->set_host("127.0.0.1");
-    in->mutable_endpoint()->set_port(stack_->sshd().port());
-    in->mutable_endpoint()->set_username(stack_->sshd().user());
-    in->mutable_endpoint()->set_host_key_sha256(stack_->sshd().host_key_sha256());
+    *in->mutable_endpoint() = stack_->SftpEndpoint();
     if (timeout_ms > 0) {
       in->mutable_endpoint()->set_connect_timeout_ms(timeout_ms);
       in->mutable_endpoint()->set_operation_timeout_ms(timeout_ms);

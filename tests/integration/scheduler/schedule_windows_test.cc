@@ -40,22 +40,14 @@ v1::TimeWindow Window(const std::string& start, const std::string& end, const st
   return w;
 }
 
-v1::CreateIntegrationRequest ImportRequest(const std::string& schedule, const std::string& zone) {
-  v1::CreateIntegrationRequest req;
+// The shared import request of tenant "acme", scheduled by `schedule` in `zone`.
+v1::CreateIntegrationRequest ScheduledImport(const std::string& schedule,
+                                             const std::string& zone) {
+  v1::CreateIntegrationRequest req = test_support::ImportRequest("acme");
   v1::Integration* in = req.mutable_integration();
-  in->set_tenant_id("acme");
-  in->set_name("nightly HR import");
-  in->set_direction(v1::RUN_DIRECTION_IMPORT);
-  in->mutable_endpoint()->set_host("127.0.0.1");
-  in->mutable_endpoint()->set_port(2222);
-  in->mutable_endpoint()->set_username("acme");
-  in->mutable_endpoint()->set_host_key_sha256(kFingerprint);
   in->set_schedule(schedule);
   in->set_time_zone(zone);
-  in->mutable_import_settings()->set_remote_folder("/outgoing");
-  in->mutable_import_settings()->set_file_glob("roster_*.csv");
   in->mutable_import_settings()->mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
-  req.mutable_credentials()->set_password("pw-never-shown");
   return req;
 }
 
@@ -137,7 +129,7 @@ class ScheduleWindowsTest : public ::testing::Test {
 };
 
 TEST_F(ScheduleWindowsTest, DownAcrossFiveSlotsRunsOnceOnRecovery) {
-  v1::Integration in = MustCreate(ImportRequest("*/10 * * * *", "Europe/Berlin"));
+  v1::Integration in = MustCreate(ScheduledImport("*/10 * * * *", "Europe/Berlin"));
   EXPECT_EQ(FromProtoTime(in.next_run_at()), Utc(2026, 3, 1, 10, 0));
   // The scheduler is down from 09:55 until 10:47: slots 10:00, 10:10, 10:20, 10:30, 10:40.
   clock_->Set(Utc(2026, 3, 1, 10, 47));
@@ -164,7 +156,7 @@ TEST_F(ScheduleWindowsTest, DownAcrossFiveSlotsRunsOnceOnRecovery) {
 }
 
 TEST_F(ScheduleWindowsTest, DownBeyondTheMisfireWindowRunsNothingAndRecordsTheMiss) {
-  v1::Integration in = MustCreate(ImportRequest("30 2 * * *", "Europe/Berlin"));
+  v1::Integration in = MustCreate(ScheduledImport("30 2 * * *", "Europe/Berlin"));
   // Slot 2026-03-02 02:30 CET = 01:30 UTC; the scheduler comes back at 04:00 UTC.
   EXPECT_EQ(FromProtoTime(in.next_run_at()), Utc(2026, 3, 2, 1, 30));
   clock_->Set(Utc(2026, 3, 2, 4, 0));
@@ -198,7 +190,7 @@ TEST_F(ScheduleWindowsTest, BlackoutSkipsScheduledSlotsAndRefusesManualRunsAcros
   // New York, 02:30 daily; spring forward on 2026-03-08 (02:30 does not exist: it fires at
   // 03:00 EDT = 07:00 UTC). Blackout March 7-8 local.
   clock_->Set(Utc(2026, 3, 6, 12, 0));
-  v1::CreateIntegrationRequest req = ImportRequest("30 2 * * *", "America/New_York");
+  v1::CreateIntegrationRequest req = ScheduledImport("30 2 * * *", "America/New_York");
   *req.mutable_integration()->add_blackout_windows() =
       Window("2026-03-07", "2026-03-08", "school year rollover");
   v1::Integration in = MustCreate(req);
@@ -238,7 +230,7 @@ TEST_F(ScheduleWindowsTest, BlackoutSkipsScheduledSlotsAndRefusesManualRunsAcros
 
 TEST_F(ScheduleWindowsTest, AddOnlyWindowSendsTheImportWithKeep) {
   clock_->Set(Utc(2026, 8, 1, 12, 0));
-  v1::CreateIntegrationRequest req = ImportRequest("", "Europe/Berlin");
+  v1::CreateIntegrationRequest req = ScheduledImport("", "Europe/Berlin");
   *req.mutable_integration()->add_add_only_windows() =
       Window("2026-08-01", "2026-08-31T18:00", "new school year");
   v1::Integration in = MustCreate(req);
@@ -283,7 +275,7 @@ TEST_F(ScheduleWindowsTest, AddOnlyWindowSendsTheImportWithKeep) {
 }
 
 TEST_F(ScheduleWindowsTest, DeactivatedIntegrationsNeverRun) {
-  v1::Integration in = MustCreate(ImportRequest("*/10 * * * *", "UTC"));
+  v1::Integration in = MustCreate(ScheduledImport("*/10 * * * *", "UTC"));
   v1::UpdateIntegrationRequest off;
   off.mutable_integration()->set_tenant_id("acme");
   off.mutable_integration()->set_integration_id(in.integration_id());
@@ -309,7 +301,7 @@ TEST_F(ScheduleWindowsTest, DeactivatedIntegrationsNeverRun) {
   trigger.set_integration_id(in.integration_id());
   EXPECT_EQ(runs_->Trigger(trigger).status().code(), absl::StatusCode::kFailedPrecondition);
   // A draft created inactive never runs either.
-  v1::CreateIntegrationRequest draft = ImportRequest("* * * * *", "UTC");
+  v1::CreateIntegrationRequest draft = ScheduledImport("* * * * *", "UTC");
   draft.set_inactive(true);
   v1::Integration created = MustCreate(draft);
   EXPECT_FALSE(created.active());

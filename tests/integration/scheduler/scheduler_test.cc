@@ -43,29 +43,18 @@ using ::testing::Not;
 using testing::RedisServer;
 using namespace test_support;  // NOLINT(build/namespaces): the suite's shared helpers
 
-
-v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
-  v1::CreateIntegrationRequest req;
+// The shared import request with a sync policy, a .done marker and a stability check.
+v1::CreateIntegrationRequest FullImportRequest(const std::string& tenant) {
+  v1::CreateIntegrationRequest req = ImportRequest(tenant);
   v1::Integration* in = req.mutable_integration();
-  in->set_tenant_id(tenant);
-  in->set_name("nightly HR import");
-  in->set_direction(v1::RUN_DIRECTION_IMPORT);
-  in->mutable_endpoint()->set_host("127.0.0.1");
-  in->mutable_endpoint()->set_port(2222);
-  in->mutable_endpoint()->set_username("acme");
-  in->mutable_endpoint()->set_host_key_sha256(kFingerprint);
-  in->mutable_import_settings()->set_remote_folder("/outgoing");
-  in->mutable_import_settings()->set_file_glob("roster_*.csv");
-  (*in->mutable_import_settings()->mutable_header_map())["Employee ID"] = "person_id";
   in->mutable_import_settings()->set_sync_policy(v1::SYNC_POLICY_DELETE);
   in->mutable_import_settings()->mutable_fetch()->set_done_marker_suffix(".done");
   in->mutable_import_settings()->mutable_fetch()->set_stability_interval_ms(1500);
-  req.mutable_credentials()->set_password(kPassword);
   return req;
 }
 
 v1::CreateIntegrationRequest ExportRequest(const std::string& tenant) {
-  v1::CreateIntegrationRequest req = ImportRequest(tenant);
+  v1::CreateIntegrationRequest req = FullImportRequest(tenant);
   v1::Integration* in = req.mutable_integration();
   in->set_name("nightly export");
   in->set_direction(v1::RUN_DIRECTION_EXPORT);
@@ -182,7 +171,7 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, CredentialsAreSealedAndNeverReturned) {
-  v1::Integration created = MustCreate(ImportRequest("acme"));
+  v1::Integration created = MustCreate(FullImportRequest("acme"));
   EXPECT_THAT(created.integration_id(), HasSubstr("int_"));
   EXPECT_EQ(created.credential_kind(), v1::CREDENTIAL_KIND_PASSWORD);
   EXPECT_TRUE(created.active());
@@ -223,14 +212,14 @@ TEST_F(SchedulerTest, CredentialsAreSealedAndNeverReturned) {
 }
 
 TEST_F(SchedulerTest, CreateNamesTheBadField) {
-  v1::CreateIntegrationRequest req = ImportRequest("acme");
+  v1::CreateIntegrationRequest req = FullImportRequest("acme");
   req.mutable_integration()->mutable_endpoint()->set_port(70000);
   auto created = integrations_->Create(req);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(created.status().message()), HasSubstr("endpoint.port"));
 
-  v1::CreateIntegrationRequest no_credentials = ImportRequest("acme");
+  v1::CreateIntegrationRequest no_credentials = FullImportRequest("acme");
   no_credentials.clear_credentials();
   auto refused = integrations_->Create(no_credentials);
   ASSERT_FALSE(refused.ok());
@@ -238,8 +227,8 @@ TEST_F(SchedulerTest, CreateNamesTheBadField) {
 }
 
 TEST_F(SchedulerTest, ListIntegrationsPaginates) {
-  for (int i = 0; i < 3; ++i) MustCreate(ImportRequest("acme"));
-  MustCreate(ImportRequest("globex"));
+  for (int i = 0; i < 3; ++i) MustCreate(FullImportRequest("acme"));
+  MustCreate(FullImportRequest("globex"));
   v1::ListIntegrationsRequest req;
   req.set_tenant_id("acme");
   req.set_page_size(2);
@@ -258,7 +247,7 @@ TEST_F(SchedulerTest, ListIntegrationsPaginates) {
 }
 
 TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   v1::Run run = MustTrigger(in);
   EXPECT_EQ(run.state(), v1::RUN_STATE_FETCHING);
   EXPECT_EQ(run.trigger(), v1::RUN_TRIGGER_MANUAL);
@@ -355,7 +344,7 @@ TEST_F(SchedulerTest, ImportRunIsDrivenByEventsToSucceeded) {
 }
 
 TEST_F(SchedulerTest, PolicyReachesTheImportJobAndAHeldImportHoldsTheRun) {
-  v1::CreateIntegrationRequest req = ImportRequest("acme");
+  v1::CreateIntegrationRequest req = FullImportRequest("acme");
   v1::ImportPolicy* policy = req.mutable_integration()->mutable_import_settings()->mutable_policy();
   policy->set_sync_policy(v1::SYNC_POLICY_DEACTIVATE);  // wins over the legacy DELETE
   policy->set_encoding("windows-1252");
@@ -473,7 +462,7 @@ TEST_F(SchedulerTest, ExportRunRendersThenUploads) {
 }
 
 TEST_F(SchedulerTest, FailureOutcomes) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
 
   v1::Run skipped = MustTrigger(in);
   v1::RunEvent no_new = StepEvent(skipped, "fetch", v1::RunEvent::TYPE_NO_NEW_FILE);
@@ -518,7 +507,7 @@ TEST_F(SchedulerTest, FailureOutcomes) {
 }
 
 TEST_F(SchedulerTest, TenantsAreIsolated) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   v1::Run run = MustTrigger(in);
 
   v1::GetIntegrationRequest get;
@@ -562,7 +551,7 @@ TEST_F(SchedulerTest, TenantsAreIsolated) {
 }
 
 TEST_F(SchedulerTest, UpdateAppliesTheMaskAndDeactivationBlocksTriggers) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   v1::UpdateIntegrationRequest update;
   update.mutable_integration()->set_tenant_id("acme");
   update.mutable_integration()->set_integration_id(in.integration_id());
@@ -613,7 +602,7 @@ TEST_F(SchedulerTest, UpdateAppliesTheMaskAndDeactivationBlocksTriggers) {
 }
 
 TEST_F(SchedulerTest, ListRunsNewestFirstFilteredAndPaginated) {
-  v1::Integration a = MustCreate(ImportRequest("acme"));
+  v1::Integration a = MustCreate(FullImportRequest("acme"));
   v1::Integration b = MustCreate(ExportRequest("acme"));
   std::vector<v1::Run> made;
   for (int i = 0; i < 3; ++i) {
@@ -652,7 +641,7 @@ TEST_F(SchedulerTest, ListRunsNewestFirstFilteredAndPaginated) {
 }
 
 TEST_F(SchedulerTest, ScheduleTickCreatesOneRunPerSlot) {
-  v1::CreateIntegrationRequest req = ImportRequest("acme");
+  v1::CreateIntegrationRequest req = FullImportRequest("acme");
   req.mutable_integration()->set_schedule("0 2 * * *");
   req.mutable_integration()->set_time_zone("Europe/Berlin");
   v1::Integration in = MustCreate(req);  // clock: 2026-03-01 01:00 UTC = 02:00 CET
@@ -698,7 +687,7 @@ TEST_F(SchedulerTest, ScheduleTickCreatesOneRunPerSlot) {
 }
 
 TEST_F(SchedulerTest, OutboxSurvivesRedisOutage) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   redis_->Stop();
   v1::Run run = MustTrigger(in);  // PostgreSQL only: works while Redis is down
   EXPECT_EQ(run.state(), v1::RUN_STATE_FETCHING);
@@ -723,7 +712,7 @@ TEST_F(SchedulerTest, OutboxSurvivesRedisOutage) {
 }
 
 TEST_F(SchedulerTest, MetricsSamplerReadsQueueLengthsAndPending) {
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   MustTrigger(in);
   MustTrigger(in);
   ASSERT_EQ(*relay_->RelayOnce(), 2);
@@ -759,7 +748,7 @@ TEST_F(SchedulerTest, TestIntegrationCallsTheTransferServiceWithSealedCredential
       grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
   IntegrationService service(pool_.get(), sealer_.get(), clock_.get(), stub.get());
 
-  v1::Integration in = MustCreate(ImportRequest("acme"));
+  v1::Integration in = MustCreate(FullImportRequest("acme"));
   v1::TestIntegrationRequest req;
   req.set_tenant_id("acme");
   req.set_integration_id(in.integration_id());
@@ -824,10 +813,10 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
 
   v1::Integration in;
   grpc::Status status = call([&](grpc::ClientContext* c) {
-    return integration_stub->CreateIntegration(c, ImportRequest("acme"), &in);
+    return integration_stub->CreateIntegration(c, FullImportRequest("acme"), &in);
   });
   ASSERT_TRUE(status.ok()) << status.error_message();
-  v1::CreateIntegrationRequest bad = ImportRequest("acme");
+  v1::CreateIntegrationRequest bad = FullImportRequest("acme");
   bad.mutable_integration()->mutable_endpoint()->clear_username();
   v1::Integration ignored;
   status = call([&](grpc::ClientContext* c) {

@@ -99,6 +99,23 @@ v1::RunEvent Event(const v1::Run& run, const std::string& job_id, v1::RunEvent::
   return e;
 }
 
+v1::CreateIntegrationRequest ImportRequest(const std::string& tenant) {
+  v1::CreateIntegrationRequest req;
+  v1::Integration* in = req.mutable_integration();
+  in->set_tenant_id(tenant);
+  in->set_name("nightly HR import");
+  in->set_direction(v1::RUN_DIRECTION_IMPORT);
+  in->mutable_endpoint()->set_host("127.0.0.1");
+  in->mutable_endpoint()->set_port(2222);
+  in->mutable_endpoint()->set_username("acme");
+  in->mutable_endpoint()->set_host_key_sha256(kFingerprint);
+  in->mutable_import_settings()->set_remote_folder("/outgoing");
+  in->mutable_import_settings()->set_file_glob("roster_*.csv");
+  (*in->mutable_import_settings()->mutable_header_map())["Employee ID"] = "person_id";
+  req.mutable_credentials()->set_password(kPassword);
+  return req;
+}
+
 v1::Integration MustCreate(IntegrationService& integrations,
                            const v1::CreateIntegrationRequest& req) {
   auto created = integrations.Create(req);

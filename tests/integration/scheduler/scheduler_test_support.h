@@ -53,6 +53,10 @@ std::vector<v1::RunState> StepStates(const v1::Run& run);
 // An event for the run's job `job_id`, with the event id a worker would give it.
 v1::RunEvent Event(const v1::Run& run, const std::string& job_id, v1::RunEvent::Type type);
 
+// An import integration of `tenant` on 127.0.0.1:2222 with a pinned key (kFingerprint) and a
+// password (kPassword); callers add what their test is about.
+v1::CreateIntegrationRequest ImportRequest(const std::string& tenant);
+
 v1::Integration MustCreate(IntegrationService& integrations, const v1::CreateIntegrationRequest& req);
 v1::Integration MustGet(IntegrationService& integrations, const v1::Integration& in);
 v1::Run MustTrigger(RunService& runs, const v1::Integration& in);
