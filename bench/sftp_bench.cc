@@ -4,7 +4,9 @@
 // authorizes a fresh Ed25519 key, and moves the same file (256 MiB of random bytes by default)
 // both ways with both clients, alternating, several rounds:
 //   - rostersync: Libssh2Connector::Connect (key auth, pinned host key) + Download into a local
-//     file / Upload from a local file (temp name, rename, size check, as in production);
+//     file / Upload from a local file (temp name, rename, size check, as in production), with
+//     the default SftpEndpoint.max_streams (2: the file is striped over two connections) or
+//     --max_streams N;
 //   - OpenSSH: `sftp -b batch` with the same key, StrictHostKeyChecking=yes and a known_hosts
 //     file holding the server's key, `get` / `put` of the same file.
 // Both timings include connecting and authenticating. Prints MB/s (10^6 bytes/s, the median
@@ -12,7 +14,7 @@
 // (download >= 0.9x, upload >= 1.0x). A miss does not fail; a broken setup (or a transfer
 // whose bytes differ) does.
 //
-//   sftp_bench [--size_mib N] [--rounds N] [--keep]
+//   sftp_bench [--size_mib N] [--rounds N] [--max_streams N] [--keep]
 // (plus one warm-up round that is not counted)
 #include <fcntl.h>
 #include <signal.h>
@@ -123,6 +125,7 @@ struct Setup {
   std::string private_key;
   std::string source;  // local copy of the remote file (the upload source, the reference)
   int64_t size = 0;
+  int max_streams = 0;  // SftpEndpoint.max_streams; 0 = the default
 };
 
 v1::SftpEndpoint Endpoint(const Setup& s) {
@@ -133,6 +136,7 @@ v1::SftpEndpoint Endpoint(const Setup& s) {
   e.set_host_key_sha256(s.sshd->host_key_sha256());
   e.set_connect_timeout_ms(10000);
   e.set_operation_timeout_ms(60000);
+  e.set_max_streams(s.max_streams);
   return e;
 }
 
@@ -264,9 +268,10 @@ int Main(int argc, char** argv) {
   int64_t size_mib = 256;
   int rounds = 3;
   bool keep = false;
+  int max_streams = 0;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if ((arg == "--size_mib" || arg == "--rounds") && i + 1 < argc) {
+    if ((arg == "--size_mib" || arg == "--rounds" || arg == "--max_streams") && i + 1 < argc) {
       int64_t v = 0;
       if (!absl::SimpleAtoi(argv[++i], &v) || v <= 0) {
         std::cerr << "sftp_bench: " << arg << " needs a positive integer\n";
@@ -274,12 +279,14 @@ int Main(int argc, char** argv) {
       }
       if (arg == "--size_mib")
         size_mib = v;
-      else
+      else if (arg == "--rounds")
         rounds = static_cast<int>(v);
+      else
+        max_streams = static_cast<int>(std::min<int64_t>(v, 8));
     } else if (arg == "--keep") {
       keep = true;
     } else {
-      std::cerr << "usage: sftp_bench [--size_mib N] [--rounds N] [--keep]\n";
+      std::cerr << "usage: sftp_bench [--size_mib N] [--rounds N] [--max_streams N] [--keep]\n";
       return 2;
     }
   }
@@ -296,6 +303,7 @@ int Main(int argc, char** argv) {
   Setup s;
   s.sshd = sshd->get();
   s.size = size_mib * 1024 * 1024;
+  s.max_streams = max_streams;
   s.dir = MakeTempDir("rs-sftp-bench");
   auto fail = [&](const absl::Status& st) {
     std::cerr << "sftp_bench: " << st << "\n";
@@ -321,8 +329,10 @@ int Main(int argc, char** argv) {
     return fail(Errno("chown " + remote));
   }
 
-  std::cout << absl::StrFormat("sftp bench: %d MiB file, %d rounds, loopback, sshd %s\n", size_mib,
-                               rounds, "OpenSSH (internal-sftp)");
+  std::cout << absl::StrFormat(
+      "sftp bench: %d MiB file, %d rounds, loopback, sshd %s, rostersync max_streams %s\n",
+      size_mib, rounds, "OpenSSH (internal-sftp)",
+      max_streams > 0 ? std::to_string(max_streams) : "default (2)");
   std::vector<double> rs_down, ssh_down, rs_up, ssh_up;
   std::vector<double> rs_down_cpu, ssh_down_cpu, rs_up_cpu, ssh_up_cpu;
   // Round 0 warms caches and sshd up and is not counted.

@@ -7,6 +7,7 @@
 #     root, like the sshd tests).
 #
 #   scripts/bench.sh [BUILD_DIR] [--only import|sftp] [--sftp-size-mib N] [--sftp-rounds N]
+#                    [--sftp-max-streams N]
 #                    [--rows N]... [--keep]
 #
 # Other options go to the import bench. Each prints its figures and ratios with PASS/MISS
@@ -27,6 +28,7 @@ while [[ $# -gt 0 ]]; do
     --only) only="$2"; shift 2 ;;
     --sftp-size-mib) sftp_args+=(--size_mib "$2"); shift 2 ;;
     --sftp-rounds) sftp_args+=(--rounds "$2"); shift 2 ;;
+    --sftp-max-streams) sftp_args+=(--max_streams "$2"); shift 2 ;;
     --keep) import_args+=(--keep); sftp_args+=(--keep); shift ;;
     *) import_args+=("$1"); shift ;;
   esac

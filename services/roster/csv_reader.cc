@@ -28,7 +28,9 @@ absl::Status CsvReader::CheckSize() {
 }
 
 void CsvReader::EndField() {
-  fields_.push_back(std::move(field_));
+  // Copied, not moved: `field_` keeps its capacity for the next field (a moved-from string
+  // would grow again byte run by byte run), the copy is one allocation of the exact size.
+  fields_.emplace_back(field_);
   field_.clear();
 }
 
@@ -41,8 +43,10 @@ void CsvReader::EndRecordAtNewline(std::vector<CsvRecord>* out) {
 }
 
 void CsvReader::EndRecord(std::vector<CsvRecord>* out) {
+  const size_t width = fields_.size();
   out->push_back(CsvRecord{record_line_, std::move(fields_)});
   fields_.clear();
+  fields_.reserve(width);  // the next record likely has as many fields: one allocation
   record_bytes_ = 0;
 }
 

@@ -1,8 +1,12 @@
 #include "services/roster/importer.h"
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <iterator>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -102,6 +106,88 @@ v1::PutFileHeader FileHeader(const ImportRequest& r, v1::FileKind kind, const st
   return h;
 }
 
+// The pre-import BACKUP snapshot, streamed on a second connection while the importing
+// transaction computes the diff (a large roster's snapshot and diff then share the time
+// instead of adding up). The second transaction (REPEATABLE READ, read only) imports the
+// snapshot the importing transaction exported under the tenant lock, so it reads exactly the
+// roster the diff compares against and the apply changes. Wait() before applying anything;
+// destroying it without Wait() (a rejection, an error) stops the stream and abandons the file:
+// its archive writer is cancelled, never finished. Declare it after the importing
+// transaction, so that the thread has ended before that transaction does.
+class BackgroundSnapshot {
+ public:
+  BackgroundSnapshot(PgPool& pool, Archive& archive, v1::PutFileHeader header,
+                     std::string snapshot_id)
+      : pool_(pool),
+        archive_(archive),
+        header_(std::move(header)),
+        snapshot_id_(std::move(snapshot_id)) {
+    thread_ = std::thread([this] { result_ = Run(); });
+  }
+  BackgroundSnapshot(const BackgroundSnapshot&) = delete;
+  BackgroundSnapshot& operator=(const BackgroundSnapshot&) = delete;
+  ~BackgroundSnapshot() {
+    Decide(/*keep=*/false);
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // The snapshot file, finished only now: an import that ends without calling this leaves no
+  // backup behind.
+  absl::StatusOr<v1::FileInfo> Wait() {
+    Decide(/*keep=*/true);
+    if (thread_.joinable()) thread_.join();
+    return result_;
+  }
+
+ private:
+  void Decide(bool keep) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (decided_) return;
+      decided_ = true;
+      stop_ = !keep;
+    }
+    decided_cv_.notify_all();
+  }
+
+  absl::StatusOr<v1::FileInfo> Run() {
+    std::unique_ptr<ArchiveWriter> w;
+    RETURN_IF_ERROR(pool_.WithConnection([&](pqxx::connection& conn) -> absl::Status {
+      pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> txn(conn);
+      txn.exec(absl::StrCat("SET TRANSACTION SNAPSHOT ", txn.quote(snapshot_id_)));
+      ASSIGN_OR_RETURN(w, archive_.OpenWriter(header_));
+      RETURN_IF_ERROR(
+          StreamSnapshot(txn, header_.tenant_id(), [&](std::string_view bytes) -> absl::Status {
+            if (stop_) return absl::CancelledError("import ended before its backup");
+            return w->Write(bytes);
+          }));
+      // Everything is read: end the read-only transaction and give the connection back now,
+      // not idle in a transaction while the import decides (a server's
+      // idle_in_transaction_session_timeout would otherwise fail a good backup).
+      txn.commit();
+      return absl::OkStatus();
+    }));
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      decided_cv_.wait(lock, [&] { return decided_; });
+    }
+    // Abandoned: `w` is destroyed unfinished, which cancels the upload.
+    if (stop_) return absl::CancelledError("import ended before its backup");
+    return w->Finish();
+  }
+
+  PgPool& pool_;
+  Archive& archive_;
+  const v1::PutFileHeader header_;
+  const std::string snapshot_id_;
+  std::mutex mu_;
+  std::condition_variable decided_cv_;
+  bool decided_ = false;          // guarded by mu_
+  std::atomic<bool> stop_{false};  // set (under mu_) before decided_
+  absl::StatusOr<v1::FileInfo> result_ = absl::UnknownError("backup snapshot not taken");
+  std::thread thread_;  // last: started once the members above exist
+};
+
 // Wall time of each phase of one import, logged when it ends (where the time goes).
 class PhaseTimer {
  public:
@@ -199,6 +285,7 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
   std::vector<v1::RowError> row_errors;
   absl::Status sink_error;
 
+  PersonRow row;  // reused from record to record
   auto process = [&]() -> absl::Status {
     for (CsvRecord& record : records) {
       if (!mapping) {
@@ -226,10 +313,9 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
       }
       ++scan.rows_read;
       row_errors.clear();
-      std::optional<PersonRow> row = validator->Validate(record, &row_errors);
       absl::Status s;
-      if (row) {
-        s = sink.row ? sink.row(*row) : absl::OkStatus();
+      if (validator->Validate(record, &row_errors, &row)) {
+        s = sink.row ? sink.row(row) : absl::OkStatus();
       } else {
         ++scan.rejected_rows;
         for (const v1::RowError& e : row_errors) {
@@ -435,6 +521,20 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
       replayed = true;
       return absl::OkStatus();
     }
+    // An import to apply backs the roster up first: the snapshot streams on a second
+    // connection, from this transaction's snapshot (taken now, under the lock), while the diff
+    // is computed here; it must be complete before anything is applied.
+    std::optional<BackgroundSnapshot> backup;
+    if (!r.preview) {
+      pqxx::result exported = txn.exec("SELECT pg_export_snapshot()");
+      backup.emplace(store_.pool(), archive_,
+                     FileHeader(r, v1::FILE_KIND_BACKUP,
+                                absl::StrCat("roster_backup_",
+                                             r.run_id.empty() ? summary.import_id() : r.run_id,
+                                             ".csv"),
+                                "pre-import"),
+                     exported[0][0].as<std::string>());
+    }
     DiffSpec spec;
     spec.mode = ApplyMode::kFullSync;
     spec.policy = r.policy.sync_policy();
@@ -445,12 +545,18 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     timer.Mark("diff");
     ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
 
-    pqxx::result size =
-        txn.exec_params("SELECT count(*) FROM roster.people WHERE tenant_id = $1", tenant);
+    // The roster's size matters only to the share of removals (HoldReason holds nothing
+    // without removals): a re-import that removes nobody does not count a large roster.
+    int64_t roster_size = 0;
+    if (counts.removals() > 0) {
+      pqxx::result size =
+          txn.exec_params("SELECT count(*) FROM roster.people WHERE tenant_id = $1", tenant);
+      roster_size = size[0][0].as<int64_t>();
+    }
     ASSIGN_OR_RETURN(std::optional<GoodImport> last,
                      RosterStore::LastGoodImport(txn, tenant, r.integration_id));
-    const std::string hold = HoldReason(r.policy, counts, size[0][0].as<int64_t>(),
-                                        scan->rows_read, last, scan->header_set);
+    const std::string hold =
+        HoldReason(r.policy, counts, roster_size, scan->rows_read, last, scan->header_set);
     const bool held = !hold.empty();
 
     timer.Mark("counts_guards");
@@ -495,25 +601,14 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
       summary.set_diff_file_id(diff_info.file_id());
       summary.set_status(v1::IMPORT_STATUS_PREVIEW);
     } else {
-      // No backup, no import: the snapshot is streamed under the lock, before any change.
-      absl::StatusOr<v1::FileInfo> backup = [&]() -> absl::StatusOr<v1::FileInfo> {
-        ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> w,
-                         archive_.OpenWriter(FileHeader(
-                             r, v1::FILE_KIND_BACKUP,
-                             absl::StrCat("roster_backup_",
-                                          r.run_id.empty() ? summary.import_id() : r.run_id,
-                                          ".csv"),
-                             "pre-import")));
-        RETURN_IF_ERROR(
-            StreamSnapshot(txn, tenant, [&](std::string_view bytes) { return w->Write(bytes); }));
-        return w->Finish();
-      }();
-      if (!backup.ok()) {
-        return absl::Status(backup.status().code(),
+      // No backup, no import: wait for the snapshot (taken under the lock, before any change).
+      absl::StatusOr<v1::FileInfo> backup_file = backup->Wait();
+      if (!backup_file.ok()) {
+        return absl::Status(backup_file.status().code(),
                             absl::StrCat("pre-import backup failed, nothing applied: ",
-                                         backup.status().message()));
+                                         backup_file.status().message()));
       }
-      summary.set_backup_file_id(backup->file_id());
+      summary.set_backup_file_id(backup_file->file_id());
       timer.Mark("snapshot");
       RETURN_IF_ERROR(staging.Apply({held, summary.import_id()}));
       timer.Mark("apply");

@@ -26,7 +26,10 @@
 //     whole diff as a FILE_KIND_DIFF CSV (diff_file_id); status PREVIEW (recorded in the
 //     history, never counted as a good import).
 //  7. Apply: the whole current roster is streamed from a cursor as a FILE_KIND_BACKUP snapshot
-//     (no backup, no import), then the diff is applied and the import recorded; commit.
+//     (no backup, no import), then the diff is applied and the import recorded; commit. The
+//     snapshot starts under the lock, before the diff, on a second connection that imports
+//     this transaction's snapshot (pg_export_snapshot), so the two run side by side; the file
+//     is finished only when the import is about to apply (a rejection leaves none).
 // A non-OK status means nothing was applied: UNAVAILABLE is transient (retry), anything else
 // is permanent.
 //

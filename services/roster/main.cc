@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
       "consumer_name", "", "Redis consumer name, unique per process (default host-pid)");
   int64_t* pg_pool_size = flags.Int("pg_pool_size", 4, "PostgreSQL connections", 1, 64);
   int64_t* archive_deadline_s =
-      flags.Int("archive_deadline_seconds", 300, "deadline of one archive transfer", 1, 86400);
+      flags.Int("archive_deadline_seconds", 300,
+                "deadline of one archive transfer (the pre-import backup's transfer lasts "
+                "from its snapshot until the import's diff and guards are done)",
+                1, 86400);
   flags.AddCheck([&] {
     return postgres->empty() ? absl::InvalidArgumentError("--postgres is required")
                              : absl::OkStatus();

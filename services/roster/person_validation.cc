@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -101,7 +102,7 @@ bool IsValidEmail(std::string_view email) {
   for (char c : local) {
     if (c != '.' && !IsAtext(static_cast<unsigned char>(c))) return false;
   }
-  std::vector<std::string_view> labels;
+  absl::InlinedVector<std::string_view, 8> labels;  // no allocation for usual domains
   for (absl::string_view l : absl::StrSplit(AbslView(domain), '.')) {
     labels.emplace_back(l.data(), l.size());
   }
@@ -115,7 +116,7 @@ bool IsValidEmail(std::string_view email) {
 
 std::optional<std::string> NormalizeLanguage(std::string_view language) {
   std::string_view s = Trim(language);
-  std::vector<std::string_view> tags;
+  absl::InlinedVector<std::string_view, 4> tags;  // no allocation for usual tags
   for (absl::string_view t : absl::StrSplit(AbslView(s), absl::ByAnyChar("-_"))) {
     tags.emplace_back(t.data(), t.size());
   }
@@ -331,6 +332,13 @@ absl::StatusOr<RowValidator> RowValidator::Create(const FieldMapping& mapping,
 
 std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
                                                 std::vector<v1::RowError>* errors) {
+  PersonRow row;
+  if (!Validate(record, errors, &row)) return std::nullopt;
+  return row;
+}
+
+bool RowValidator::Validate(const CsvRecord& record, std::vector<v1::RowError>* errors,
+                            PersonRow* out) {
   const size_t before = errors->size();
   const int64_t line = record.line;
   if (record.fields.size() != mapping_.header_width()) {
@@ -338,29 +346,37 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
         MakeError(line, "", "",
                   absl::StrCat("expected ", mapping_.header_width(),
                                " fields (as in the header), found ", record.fields.size())));
-    return std::nullopt;
+    return false;
   }
-  auto value = [&](Field f) -> std::string {
+  // Views into the record: values are copied once, into the row's (reused) strings.
+  auto value = [&](Field f) -> std::string_view {
     int col = mapping_.column(f);
-    if (col < 0) return "";
-    return std::string(Trim(record.fields[col]));
+    if (col < 0) return {};
+    return Trim(record.fields[col]);
   };
   auto column = [&](Field f) { return mapping_.header(mapping_.column(f)); };
   auto error = [&](Field f, std::string_view v, std::string reason) {
     errors->push_back(MakeError(line, column(f), v, std::move(reason)));
   };
 
-  PersonRow row;
+  PersonRow& row = *out;
   row.line = line;
+  row.has_email = false;
+  row.has_person_type = false;
+  row.has_seat = false;
+  row.key_from_email = false;
+  row.attribute_columns.clear();
   v1::Person& p = row.person;
+  p.Clear();
 
   for (Field f : {Field::kFirstName, Field::kLastName}) {
-    std::string v = value(f);
+    std::string_view v = value(f);
     if (v.empty()) error(f, v, absl::StrCat(std::string(FieldName(f)), " is required"));
-    (f == Field::kFirstName ? *p.mutable_first_name() : *p.mutable_last_name()) = v;
+    (f == Field::kFirstName ? p.mutable_first_name() : p.mutable_last_name())
+        ->assign(v.data(), v.size());
   }
 
-  std::string lang = value(Field::kLanguage);
+  std::string_view lang = value(Field::kLanguage);
   if (lang.empty()) {
     error(Field::kLanguage, lang, "language is required");
   } else if (auto normalized = NormalizeLanguage(lang)) {
@@ -371,7 +387,7 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
           "4-letter script and 2-letter or 3-digit region, e.g. en, en-US, zh-Hant-TW, es-419)");
   }
 
-  std::string active = value(Field::kActive);
+  std::string_view active = value(Field::kActive);
   if (auto a = ParseBool(active)) {
     p.set_active(*a);
   } else {
@@ -381,7 +397,7 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
   }
 
   if (mapping_.has(Field::kPersonType)) {
-    std::string t = value(Field::kPersonType);
+    std::string_view t = value(Field::kPersonType);
     if (auto type = ParsePersonType(t)) {
       p.set_person_type(*type);
       row.has_person_type = true;
@@ -394,31 +410,34 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
     p.set_person_type(v1::PERSON_TYPE_EMPLOYEE);
   }
 
-  std::string email = value(Field::kEmail);
+  std::string_view email = value(Field::kEmail);
   if (mapping_.has(Field::kEmail)) {
     row.has_email = true;
     if (!email.empty() && !IsValidEmail(email)) {
       error(Field::kEmail, email,
             "not a valid email address (expected local@domain.tld, one '@', no spaces)");
     }
-    p.set_email(email);
+    p.mutable_email()->assign(email.data(), email.size());
   }
 
-  std::string person_id = value(Field::kPersonId);
-  std::string key = person_id.empty() ? ToLower(email) : person_id;
-  if (key.empty()) {
+  std::string_view person_id = value(Field::kPersonId);
+  if (person_id.empty()) {
+    p.set_person_id(ToLower(email));
+  } else {
+    p.mutable_person_id()->assign(person_id.data(), person_id.size());
+  }
+  if (p.person_id().empty()) {
     errors->push_back(MakeError(
         line, mapping_.has(Field::kPersonId) ? column(Field::kPersonId) : column(Field::kEmail), "",
         "neither person_id nor email is set: the row has no person key"));
   }
   row.key_from_email = person_id.empty();
-  p.set_person_id(key);
 
   if (mapping_.has(Field::kSeat)) {
-    std::string seat = value(Field::kSeat);
+    std::string_view seat = value(Field::kSeat);
     if (!seat.empty()) {
       row.has_seat = true;
-      p.set_seat(seat);
+      p.mutable_seat()->assign(seat.data(), seat.size());
     }
   }
 
@@ -438,8 +457,7 @@ std::optional<PersonRow> RowValidator::Validate(const CsvRecord& record,
     (*p.mutable_attributes())[b.attribute] = *std::move(typed);
   }
 
-  if (errors->size() != before) return std::nullopt;
-  return row;
+  return errors->size() == before;
 }
 
 v1::RowError DuplicatePersonError(int64_t line, const std::string& column,

@@ -113,6 +113,10 @@ class RowValidator {
   // Validates one data record. Returns the row when valid; otherwise appends its errors to
   // `errors` (one per problem) and returns nullopt.
   std::optional<PersonRow> Validate(const CsvRecord& record, std::vector<v1::RowError>* errors);
+  // The same into `*row`, which is reset first and whose storage is reused from call to call
+  // (no fresh row, person and strings per record of a large file). True when valid; when not,
+  // `*row` is unspecified.
+  bool Validate(const CsvRecord& record, std::vector<v1::RowError>* errors, PersonRow* row);
 
   // Type of each mapping.attribute_columns() entry, in the same order.
   const std::vector<AttributeType>& attribute_types() const { return attribute_types_; }

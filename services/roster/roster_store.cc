@@ -245,6 +245,14 @@ CREATE TABLE IF NOT EXISTS roster.held_removals (
       {3, "imports.source", R"sql(
 ALTER TABLE roster.imports ADD COLUMN IF NOT EXISTS source text NOT NULL DEFAULT '';
 )sql"},
+      // people_by_type cost more than the rest of a large import's INSERT (measured at 1M
+      // people: 2.6 s of backend CPU with the primary key alone, 5.9 s with it; a "C" collation
+      // on its columns saved about 5%), and every non-HOT update paid for it too. ListPeople's
+      // type filter now reads the tenant's primary-key range in person_id order, as its
+      // attribute and active filters already did.
+      {4, "drop people_by_type (import speed)", R"sql(
+DROP INDEX IF EXISTS roster.people_by_type;
+)sql"},
   };
 }
 

@@ -26,7 +26,8 @@
 // BulkUpsertPeople (kUpsertOnly): stage with StagedKeep{.seat = true} and
 // DiffSpec{.mode = kUpsertOnly, .replace_attributes = true}: nobody is removed.
 //
-// Staging and diff tables are TEMP ... ON COMMIT DROP, so one StagingTable per transaction.
+// Staging and diff tables are TEMP ... ON COMMIT DROP, so one StagingTable per transaction
+// (for a tenant without people, roster_diff is a TEMP VIEW of the staging table, dropped with it).
 // Diff kinds (roster_diff.kind): "added", "updated", "deleted", "deactivated". Staged rows
 // that change nothing are not in roster_diff (Counts().unchanged is derived: valid staged rows
 // minus added and updated), so a re-import of a mostly unchanged file writes only its changes.
@@ -146,6 +147,10 @@ class StagingTable {
   pqxx::work* txn_;
   std::string tenant_id_;
   bool diffed_ = false;
+  bool diff_is_view_ = false;  // the tenant had nobody: roster_diff is a view of the staging
+  bool duplicates_checked_ = false;  // InFileDuplicates ran (repeated keys and seats invalid)
+  // Valid rows in the staging table (written by the writer, less the duplicates invalidated).
+  std::shared_ptr<int64_t> valid_rows_ = std::make_shared<int64_t>(0);
   bool diff_indexed_ = false;
 };
 
@@ -155,7 +160,9 @@ inline constexpr char kDiffCsvHeader[] =
 
 // Streams the tenant's whole roster (sorted by person_id) as a snapshot CSV (roster_csv.h)
 // through a server-side cursor, `batch` rows at a time: memory does not grow with the roster.
-absl::Status StreamSnapshot(pqxx::work& txn, const std::string& tenant_id,
+// Any transaction: the importer streams it from a REPEATABLE READ one on a second connection
+// that imported the snapshot of the importing transaction (BackgroundSnapshot, importer.cc).
+absl::Status StreamSnapshot(pqxx::transaction_base& txn, const std::string& tenant_id,
                             const std::function<absl::Status(std::string_view)>& write,
                             int batch = 5000);
 

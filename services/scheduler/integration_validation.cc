@@ -348,6 +348,10 @@ absl::Status ValidateIntegration(const v1::Integration& in) {
         "endpoint.operation_timeout_ms",
         absl::StrCat(ep.operation_timeout_ms(), " is out of range 1..", kMaxOperationTimeoutMs));
   }
+  if (ep.max_streams() < 0 || ep.max_streams() > 8) {
+    return Bad("endpoint.max_streams",
+               absl::StrCat(ep.max_streams(), " is out of range 0..8 (0: the default, 2)"));
+  }
 
   if (!in.schedule().empty()) {
     auto cron = CronSchedule::Parse(in.schedule());

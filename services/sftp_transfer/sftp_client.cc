@@ -25,11 +25,16 @@
 #include "absl/time/clock.h"
 #include "common/log.h"
 #include "services/sftp_transfer/sftp_metrics.h"
+#include "services/sftp_transfer/striped_transfer.h"
 
 namespace rostersync::transfer {
 namespace {
 
 constexpr size_t kIoBufferSize = 4 << 20;  // 4 MiB reads and writes: large SFTP windows
+// Files of at least this size move striped over up to SftpEndpoint.max_streams sessions.
+constexpr int64_t kStripedMinBytes = 32 << 20;
+constexpr int kDefaultMaxStreams = 2;
+constexpr int kMaxStreams = 8;
 // SSH keepalives go out at most once per keepalive interval (Libssh2Connector) while a session
 // is busy (checked every read/write round) or idle between listings (SftpSession::KeepAlive), so
 // NATs and firewalls do not drop a long transfer (e.g. while a slow archive write holds the
@@ -269,6 +274,9 @@ absl::StatusOr<int> ConnectTcp(const addrinfo* addresses, const std::string& whe
   return absl::UnavailableError(absl::StrCat("TCP connect to ", where, " failed: ", last_error));
 }
 
+class Libssh2Session;
+using SiblingFactory = std::function<absl::StatusOr<std::unique_ptr<Libssh2Session>>()>;
+
 class Libssh2Session : public SftpSession {
  public:
   Libssh2Session(int fd, LIBSSH2_SESSION* session, HostKeyInfo host_key, std::string where,
@@ -330,14 +338,31 @@ class Libssh2Session : public SftpSession {
     return entries;
   }
 
+  // Lets a large transfer open up to `max_streams - 1` more sessions like this one.
+  void EnableStriping(int max_streams, SiblingFactory open_sibling) {
+    max_streams_ = max_streams;
+    open_sibling_ = std::move(open_sibling);
+  }
+
   absl::StatusOr<int64_t> Download(const std::string& path, const ByteSink& sink) override {
-    LIBSSH2_SFTP_HANDLE* file =
-        libssh2_sftp_open_ex(sftp_, path.c_str(), static_cast<unsigned int>(path.size()),
-                             LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+    LIBSSH2_SFTP_HANDLE* file = OpenForRead(path);
     if (file == nullptr) return Fail("download", absl::StrCat("open \"", path, "\""));
-    std::string buffer(kIoBufferSize, '\0');
     int64_t total = 0;
     absl::Status status;
+    LIBSSH2_SFTP_ATTRIBUTES attrs{};
+    if (max_streams_ > 1 && open_sibling_ && libssh2_sftp_fstat_ex(file, &attrs, 0) == 0 &&
+        (attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
+        static_cast<int64_t>(attrs.filesize) >= kStripedMinBytes) {
+      auto striped = StripedDownload(file, path, static_cast<int64_t>(attrs.filesize), sink);
+      if (!striped.ok()) {
+        libssh2_sftp_close(file);
+        return striped.status();
+      }
+      // Whatever the file grew by since the fstat is read on, as a plain download would.
+      total = *striped;
+      libssh2_sftp_seek64(file, static_cast<libssh2_uint64_t>(total));
+    }
+    std::string buffer(kIoBufferSize, '\0');
     for (;;) {
       SendKeepaliveIfDue();
       ssize_t n = libssh2_sftp_read(file, buffer.data(), buffer.size());
@@ -369,6 +394,9 @@ class Libssh2Session : public SftpSession {
     if (file == nullptr) {
       return Fail("upload", absl::StrCat("create \"", temp, "\" in folder \"",
                                          folder.empty() ? "." : folder, "\""));
+    }
+    if (max_streams_ > 1 && open_sibling_) {
+      return StripedUpload(file, temp, target, producer);
     }
 
     // A sliding window over the bytes not yet acknowledged. libssh2 1.10's sftp_write sends a
@@ -423,23 +451,7 @@ class Libssh2Session : public SftpSession {
     if (status.ok() && close_rc != 0) {
       status = Fail("upload", absl::StrCat("close \"", temp, "\""));
     }
-    if (status.ok()) status = RenameReplacing(temp, target);
-    if (!status.ok()) {
-      libssh2_sftp_unlink_ex(sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()));
-      return status;
-    }
-    LIBSSH2_SFTP_ATTRIBUTES attrs{};
-    if (libssh2_sftp_stat_ex(sftp_, target.c_str(), static_cast<unsigned int>(target.size()),
-                             LIBSSH2_SFTP_STAT, &attrs) != 0) {
-      return Fail("upload", absl::StrCat("stat \"", target, "\" after the upload"));
-    }
-    if ((attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) && static_cast<int64_t>(attrs.filesize) != total) {
-      SftpMetrics::Get().Error("upload");
-      return absl::DataLossError(absl::StrCat("uploaded ", total, " bytes to \"", target, "\" on ",
-                                              where_, " but the server reports ", attrs.filesize,
-                                              " bytes"));
-    }
-    return total;
+    return PlaceUpload(status, temp, target, total);
   }
 
   absl::Status Remove(const std::string& path) override {
@@ -459,6 +471,195 @@ class Libssh2Session : public SftpSession {
   }
 
  private:
+  LIBSSH2_SFTP_HANDLE* OpenForRead(const std::string& path) {
+    return libssh2_sftp_open_ex(sftp_, path.c_str(), static_cast<unsigned int>(path.size()),
+                                LIBSSH2_FXF_READ, 0, LIBSSH2_SFTP_OPENFILE);
+  }
+
+  // One open file of a session, as a stripe stream uses it.
+  class StripeHandle {
+   protected:
+    StripeHandle(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path)
+        : session_(session), file_(file), path_(std::move(path)) {}
+    Libssh2Session& session_;
+    LIBSSH2_SFTP_HANDLE* file_;
+    std::string path_;
+  };
+
+  // Reads whole stripes of one open file for StripedRead.
+  class StripeHandleReader : public StripeReader, private StripeHandle {
+   public:
+    StripeHandleReader(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path,
+                       bool owns_file)
+        : StripeHandle(session, file, std::move(path)), owns_file_(owns_file) {}
+    ~StripeHandleReader() override {
+      if (owns_file_) libssh2_sftp_close(file_);
+    }
+    absl::Status ReadAt(int64_t offset, char* out, size_t len) override {
+      libssh2_sftp_seek64(file_, static_cast<libssh2_uint64_t>(offset));
+      size_t got = 0;
+      while (got < len) {
+        session_.SendKeepaliveIfDue();
+        // libssh2 1.10 asks the server for up to 4x the buffer ahead of the offset; a buffer of
+        // a quarter of what is left keeps every request inside this stripe, so nothing is read
+        // twice and the seek to the next stripe has no requests to throw away.
+        const size_t ask = std::max<size_t>(1, std::min(kIoBufferSize, (len - got) / 4));
+        ssize_t n = libssh2_sftp_read(file_, out + got, ask);
+        if (n < 0) {
+          return session_.Fail("download", absl::StrCat("read \"", path_, "\" at byte ",
+                                                        offset + static_cast<int64_t>(got)));
+        }
+        if (n == 0) {
+          return absl::UnavailableError(absl::StrCat(
+              "remote file \"", path_, "\" on ", session_.where_, " ended at byte ",
+              offset + static_cast<int64_t>(got),
+              " while more was expected: it shrank while downloading; will retry"));
+        }
+        got += static_cast<size_t>(n);
+        SftpMetrics::Get().AddDownloadBytes(static_cast<double>(n));
+      }
+      return absl::OkStatus();
+    }
+    void Idle() override { session_.SendKeepaliveIfDue(); }
+
+   private:
+    bool owns_file_;
+  };
+
+  // Writes whole stripes into one open file for StripedWrite; Close() closes the file.
+  class StripeHandleWriter : public StripeWriter, private StripeHandle {
+   public:
+    // Always owns `file`: closes it in Close() or, failing that, when destroyed.
+    StripeHandleWriter(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path,
+                       bool /*owns_file*/ = true)
+        : StripeHandle(session, file, std::move(path)) {}
+    ~StripeHandleWriter() override {
+      if (file_ != nullptr) libssh2_sftp_close(file_);
+    }
+    absl::Status WriteAt(int64_t offset, const char* data, size_t len) override {
+      libssh2_sftp_seek64(file_, static_cast<libssh2_uint64_t>(offset));
+      size_t done = 0;
+      while (done < len) {
+        session_.SendKeepaliveIfDue();
+        // Sends the rest as pipelined requests and returns once the first are acknowledged;
+        // the unacknowledged rest is passed again (libssh2 does not send it twice).
+        ssize_t n = libssh2_sftp_write(file_, data + done, len - done);
+        if (n < 0) {
+          return session_.Fail("upload", absl::StrCat("write \"", path_, "\" at byte ",
+                                                      offset + static_cast<int64_t>(done)));
+        }
+        done += static_cast<size_t>(n);
+        SftpMetrics::Get().AddUploadBytes(static_cast<double>(n));
+      }
+      return absl::OkStatus();
+    }
+    absl::Status Close() override {
+      if (file_ == nullptr) return absl::OkStatus();
+      int rc = libssh2_sftp_close(file_);
+      file_ = nullptr;
+      if (rc != 0) return session_.Fail("upload", absl::StrCat("close \"", path_, "\""));
+      return absl::OkStatus();
+    }
+    void Idle() override { session_.SendKeepaliveIfDue(); }
+  };
+
+  // A reader or writer on a session of its own (an extra stream). The session is a base listed
+  // first, so it is built before the stream and destroyed after it (which closes its file).
+  struct SessionHolder {
+    std::unique_ptr<Libssh2Session> session;
+  };
+  template <typename Stream>
+  class SiblingStream : private SessionHolder, public Stream {
+   public:
+    SiblingStream(std::unique_ptr<Libssh2Session> owned, LIBSSH2_SFTP_HANDLE* file,
+                  std::string path)
+        : SessionHolder{std::move(owned)}, Stream(*session, file, std::move(path), true) {}
+  };
+
+  StripeOptions Striping() const {
+    StripeOptions options;
+    options.streams = max_streams_;
+    options.max_ahead = max_streams_ + 1;
+    options.open_more_after = kStripedMinBytes;
+    return options;
+  }
+
+  absl::StatusOr<int64_t> StripedDownload(LIBSSH2_SFTP_HANDLE* file, const std::string& path,
+                                          int64_t size, const ByteSink& sink) {
+    StripeHandleReader first(*this, file, path, /*owns_file=*/false);
+    OpenStripeReader open_more = [&]() -> absl::StatusOr<std::unique_ptr<StripeReader>> {
+      auto session = open_sibling_();
+      if (!session.ok()) return session.status();
+      LIBSSH2_SFTP_HANDLE* handle = (*session)->OpenForRead(path);
+      if (handle == nullptr) {
+        return (*session)->SessionError(absl::StrCat("open \"", path, "\""));
+      }
+      return std::unique_ptr<StripeReader>(
+          new SiblingStream<StripeHandleReader>(std::move(*session), handle, path));
+    };
+    StripeStats stats;
+    auto read = StripedRead(Striping(), size, first, open_more, sink, &stats);
+    ReportStreams("download", stats);
+    return read;
+  }
+
+  absl::StatusOr<int64_t> StripedUpload(LIBSSH2_SFTP_HANDLE* file, const std::string& temp,
+                                        const std::string& target, const ByteProducer& producer) {
+    auto writer = std::make_unique<StripeHandleWriter>(*this, file, temp);
+    OpenStripeWriter open_more = [&]() -> absl::StatusOr<std::unique_ptr<StripeWriter>> {
+      auto session = open_sibling_();
+      if (!session.ok()) return session.status();
+      LIBSSH2_SFTP_HANDLE* handle = libssh2_sftp_open_ex(
+          (*session)->sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()),
+          LIBSSH2_FXF_WRITE, 0, LIBSSH2_SFTP_OPENFILE);
+      if (handle == nullptr) {
+        return (*session)->SessionError(absl::StrCat("open \"", temp, "\" for writing"));
+      }
+      return std::unique_ptr<StripeWriter>(
+          new SiblingStream<StripeHandleWriter>(std::move(*session), handle, temp));
+    };
+    StripeStats stats;
+    auto written = StripedWrite(Striping(), *writer, open_more, producer, &stats);
+    ReportStreams("upload", stats);
+    writer.reset();  // closed by StripedWrite already
+    return PlaceUpload(written.status(), temp, target, written.ok() ? *written : 0);
+  }
+
+  void ReportStreams(std::string_view direction, const StripeStats& stats) {
+    SftpMetrics::Get().ExtraStreams(direction, stats.streams_used - 1, stats.streams_refused);
+    if (stats.streams_refused > 0) {
+      log::Info("SFTP server refused an extra connection; the transfer used fewer streams",
+                {{"remote", where_},
+                 {"direction", std::string(direction)},
+                 {"streams", std::to_string(stats.streams_used)},
+                 {"refused", std::to_string(stats.streams_refused)},
+                 {"reason", stats.refused_reason}});
+    }
+  }
+
+  // After the temp file is written and closed (`status` says how that went): renames it into
+  // place and checks the remote size, or removes it.
+  absl::StatusOr<int64_t> PlaceUpload(absl::Status status, const std::string& temp,
+                                      const std::string& target, int64_t total) {
+    if (status.ok()) status = RenameReplacing(temp, target);
+    if (!status.ok()) {
+      libssh2_sftp_unlink_ex(sftp_, temp.c_str(), static_cast<unsigned int>(temp.size()));
+      return status;
+    }
+    LIBSSH2_SFTP_ATTRIBUTES attrs{};
+    if (libssh2_sftp_stat_ex(sftp_, target.c_str(), static_cast<unsigned int>(target.size()),
+                             LIBSSH2_SFTP_STAT, &attrs) != 0) {
+      return Fail("upload", absl::StrCat("stat \"", target, "\" after the upload"));
+    }
+    if ((attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) && static_cast<int64_t>(attrs.filesize) != total) {
+      SftpMetrics::Get().Error("upload");
+      return absl::DataLossError(absl::StrCat("uploaded ", total, " bytes to \"", target, "\" on ",
+                                              where_, " but the server reports ", attrs.filesize,
+                                              " bytes"));
+    }
+    return total;
+  }
+
   // Sends a keepalive when the keepalive interval passed since the last one, but only while the
   // socket's send queue is empty: libssh2 1.10 ignores EAGAIN on a keepalive, leaving it half
   // sent, and the next write of other data then fails with LIBSSH2_ERROR_BAD_USE. With an
@@ -538,6 +739,8 @@ class Libssh2Session : public SftpSession {
   HostKeyInfo host_key_;
   std::string where_;
   absl::Duration operation_timeout_;
+  int max_streams_ = 1;
+  SiblingFactory open_sibling_;
 };
 
 // Owns a half-built connection until it is handed to a session.
@@ -597,10 +800,14 @@ namespace {
 
 // Connect's steps; with `scan_only` it stops after reading the host key (no pin check, no
 // authentication) and returns a null session.
-absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoint& endpoint,
-                                                           const v1::Credentials& credentials,
-                                                           ConnectReport* report, bool scan_only,
-                                                           absl::Duration keepalive_interval) {
+// `sibling`: an extra stream of a striped transfer, whose failures are not counted as errors
+// (the transfer goes on without it).
+absl::StatusOr<std::unique_ptr<Libssh2Session>> ConnectOrScan(const v1::SftpEndpoint& endpoint,
+                                                             const v1::Credentials& credentials,
+                                                             ConnectReport* report,
+                                                             bool scan_only,
+                                                             absl::Duration keepalive_interval,
+                                                             bool sibling = false) {
   using C = Libssh2Connector;
   const int kDefaultPort = C::kDefaultPort;
   const absl::Duration kDefaultConnectTimeout = C::kDefaultConnectTimeout;
@@ -627,7 +834,7 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
     step_start = absl::Now();
   };
   auto fail = [&](const std::string& step, const std::string& metric_op, absl::Status status) {
-    SftpMetrics::Get().Error(metric_op);
+    if (!sibling) SftpMetrics::Get().Error(metric_op);
     record(step, status, "");
     return status;
   };
@@ -709,7 +916,7 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
   const std::string& actual = report->host_key.sha256;
   if (scan_only) {
     record("host_key", absl::OkStatus(), absl::StrCat(report->host_key.type, " ", actual));
-    return std::unique_ptr<SftpSession>();
+    return std::unique_ptr<Libssh2Session>();
   }
   if (NormalizePin(endpoint.host_key_sha256()).empty()) {
     if (!endpoint.trust_on_first_use()) {
@@ -837,17 +1044,34 @@ absl::StatusOr<std::unique_ptr<SftpSession>> ConnectOrScan(const v1::SftpEndpoin
   conn.session = nullptr;
   absl::Status sftp = session->StartSftp();
   if (!sftp.ok()) {
-    SftpMetrics::Get().Error("connect");
+    if (!sibling) SftpMetrics::Get().Error("connect");
     return sftp;
   }
-  return std::unique_ptr<SftpSession>(std::move(session));
+  const int streams = endpoint.max_streams() > 0
+                          ? std::min(endpoint.max_streams(), kMaxStreams)
+                          : kDefaultMaxStreams;
+  if (!sibling && streams > 1) {
+    // Extra streams connect the same way, pinned to the key this session verified (or, under
+    // trust on first use, accepted), so they can only reach the same server.
+    v1::SftpEndpoint same = endpoint;
+    same.set_host_key_sha256(actual);
+    same.set_trust_on_first_use(false);
+    session->EnableStriping(streams, [same, credentials, keepalive_interval] {
+      return ConnectOrScan(same, credentials, nullptr, /*scan_only=*/false, keepalive_interval,
+                           /*sibling=*/true);
+    });
+  }
+  return session;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SftpSession>> Libssh2Connector::Connect(
     const v1::SftpEndpoint& endpoint, const v1::Credentials& credentials, ConnectReport* report) {
-  return ConnectOrScan(endpoint, credentials, report, /*scan_only=*/false, keepalive_interval_);
+  auto session =
+      ConnectOrScan(endpoint, credentials, report, /*scan_only=*/false, keepalive_interval_);
+  if (!session.ok()) return session.status();
+  return std::unique_ptr<SftpSession>(std::move(*session));
 }
 
 absl::StatusOr<HostKeyInfo> Libssh2Connector::ScanHostKey(const v1::SftpEndpoint& endpoint) {

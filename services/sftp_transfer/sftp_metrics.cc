@@ -31,7 +31,12 @@ SftpMetrics::SftpMetrics()
       jobs_(prometheus::BuildCounter()
                 .Name("rostersync_transfer_jobs_total")
                 .Help("Transfer jobs handled, by operation and outcome.")
-                .Register(*MetricsRegistry())) {}
+                .Register(*MetricsRegistry())),
+      extra_streams_(prometheus::BuildCounter()
+                         .Name("rostersync_sftp_extra_streams_total")
+                         .Help("Extra SFTP connections of striped transfers, by direction and "
+                               "whether the server accepted them.")
+                         .Register(*MetricsRegistry())) {}
 
 void SftpMetrics::Error(std::string_view operation) {
   errors_.Add({{"operation", std::string(operation)}}).Increment();
@@ -39,6 +44,17 @@ void SftpMetrics::Error(std::string_view operation) {
 
 void SftpMetrics::Job(std::string_view op, std::string_view outcome) {
   jobs_.Add({{"op", std::string(op)}, {"outcome", std::string(outcome)}}).Increment();
+}
+
+void SftpMetrics::ExtraStreams(std::string_view direction, int opened, int refused) {
+  if (opened > 0) {
+    extra_streams_.Add({{"direction", std::string(direction)}, {"outcome", "opened"}})
+        .Increment(opened);
+  }
+  if (refused > 0) {
+    extra_streams_.Add({{"direction", std::string(direction)}, {"outcome", "refused"}})
+        .Increment(refused);
+  }
 }
 
 }  // namespace rostersync::transfer

@@ -54,6 +54,9 @@ absl::Status Runner::PrintIntegration(const v1::Integration& i) {
                      : i.endpoint().trust_on_first_use()
                          ? "- (trust on first use: pinned at activation)"
                          : "-");
+  kv.Add("Streams", i.endpoint().max_streams() > 0
+                        ? absl::StrCat("up to ", i.endpoint().max_streams(), " per file")
+                        : "default (up to 2 per file)");
   kv.Add("Credentials", CredentialKindName(i.credential_kind()));
   kv.Add("Schedule", i.schedule().empty() ? "manual only" : i.schedule());
   kv.Add("Time zone", OrDash(i.time_zone()));
@@ -389,6 +392,10 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
                                    "' (expected SHA256:<base64>, as `ssh-keygen -lf` prints it)"));
   }
   e.set_host_key_sha256(host_key);
+  if (args.Has("--max-streams")) {
+    ASSIGN_OR_RETURN(int64_t streams, ParseInt(args.Get("--max-streams"), "--max-streams", 1, 8));
+    e.set_max_streams(static_cast<int32_t>(streams));
+  }
   i.set_schedule(args.Get("--schedule"));
   i.set_time_zone(args.Get("--time-zone"));
   i.set_active(!args.Has("--inactive"));

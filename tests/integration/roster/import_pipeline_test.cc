@@ -2,6 +2,7 @@
 // own gRPC server): staging with COPY, set-based diff, full-sync policies, partial imports with
 // an error report, the guards and ApproveDeletions, preview, UploadRoster, and 100,000 rows.
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -114,6 +115,19 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     auto outcome = importer_->Import(job);
     EXPECT_TRUE(outcome.ok()) << outcome.status();
     return outcome.ok() ? outcome->summary : v1::ImportSummary();
+  }
+
+  // How many BACKUP files the tenant has in the archive.
+  int BackupCount() {
+    grpc::ClientContext ctx;
+    v1::ListFilesRequest req;
+    req.set_tenant_id(kTenant);
+    req.set_kind(v1::FILE_KIND_BACKUP);
+    req.set_page_size(500);
+    v1::ListFilesResponse resp;
+    grpc::Status st = harness_.stub().ListFiles(&ctx, req, &resp);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return resp.files_size();
   }
 
   std::vector<v1::Person> Roster() {
@@ -387,6 +401,248 @@ TEST_F(ImportPipelineTest, PreviewEqualsWhatApplyDoes) {
   EXPECT_EQ(applied.unchanged(), preview.unchanged());
   EXPECT_EQ(applied.deleted(), preview.deleted());
   EXPECT_EQ(Roster().size(), 8u);
+}
+
+// A tenant without people takes a shortcut (the diff is a view of the staging table, every
+// valid row an add): the same file previewed into an empty roster and into one that holds only
+// a person of another integration (out of scope, so the general diff has nothing more to say)
+// gives the same counts, examples and diff CSV; applied, the defaults of the columns the file
+// lacks (person type) and the kept seat cell are as the general path writes them.
+TEST_F(ImportPipelineTest, FirstImportShortcutEqualsTheGeneralDiff) {
+  const std::string file =
+      "person_id,email,first_name,last_name,language,active,seat,attr:cost_center\n"
+      "A1,a1@x.io,Ann,One,en,y,S-1,CC1\n"
+      "A2,a2@x.io,Bob,Two,de,n,,\n"
+      "A3,not-an-email,Cid,Three,en,y,S-3,CC3\n"
+      "A4,a4@x.io,Dee,Four,fr,y,S-4,\"C\"\"C\\4\tx\"\n";  // quote, backslash, tab
+  v1::ImportPolicy loose;
+  loose.set_max_invalid_share(0.5);
+  auto preview = [&]() {
+    grpc::ClientContext ctx;
+    v1::PreviewImportRequest req;
+    req.set_tenant_id(kTenant);
+    req.set_integration_id(kIntegration);
+    req.set_file_id(PutSource(file));
+    *req.mutable_policy() = loose;
+    req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+    req.set_examples_per_kind(10);
+    v1::ImportSummary out;
+    grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &out);
+    EXPECT_TRUE(st.ok()) << st.error_message();
+    return out;
+  };
+  const v1::ImportSummary empty = preview();
+  EXPECT_EQ(empty.status(), v1::IMPORT_STATUS_PREVIEW);
+  EXPECT_EQ(empty.added(), 3);
+  EXPECT_EQ(empty.updated() + empty.unchanged() + empty.deleted() + empty.deactivated(), 0);
+  EXPECT_EQ(empty.rejected_rows(), 1);
+  ASSERT_EQ(empty.examples_size(), 3);
+  EXPECT_EQ(empty.examples(0).person_id(), "A1");
+  EXPECT_EQ(empty.examples(0).after().seat(), "S-1");
+  EXPECT_EQ(empty.examples(0).after().person_type(), v1::PERSON_TYPE_EMPLOYEE);
+  EXPECT_EQ(empty.examples(0).after().attributes().at("cost_center"), "CC1");
+  EXPECT_EQ(empty.examples(1).person_id(), "A2");
+  EXPECT_EQ(empty.examples(2).person_id(), "A4");
+  EXPECT_TRUE(Roster().empty());  // a preview applies nothing
+
+  ASSERT_EQ(Import("other", "person_id,email,first_name,last_name,language,active\n"
+                            "Z9,z9@x.io,Zed,Nine,en,y\n",
+                   v1::SYNC_POLICY_DELETE, {}, {}, "int_other")
+                .status(),
+            v1::IMPORT_STATUS_APPLIED);
+  const v1::ImportSummary general = preview();
+  EXPECT_EQ(general.added(), empty.added());
+  EXPECT_EQ(general.updated(), 0);
+  EXPECT_EQ(general.unchanged(), 0);
+  EXPECT_EQ(general.deleted(), 0);  // Z9 is another integration's
+  EXPECT_EQ(general.rejected_rows(), empty.rejected_rows());
+  ASSERT_EQ(general.examples_size(), empty.examples_size());
+  for (int i = 0; i < general.examples_size(); ++i) {
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(general.examples(i),
+                                                                   empty.examples(i)))
+        << general.examples(i).DebugString() << " vs " << empty.examples(i).DebugString();
+  }
+  EXPECT_EQ(ReadFile(general.diff_file_id()), ReadFile(empty.diff_file_id()));
+
+  // Applied into an empty roster again (Z9 removed behind the importer's back): the shortcut.
+  ASSERT_TRUE(harness_.pool()
+                  .Transact([](pqxx::work& txn) {
+                    txn.exec("DELETE FROM roster.people");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_TRUE(Roster().empty());
+  v1::ImportSummary applied = Import("first", file, v1::SYNC_POLICY_DELETE, loose);
+  ASSERT_EQ(applied.status(), v1::IMPORT_STATUS_APPLIED) << applied.message();
+  EXPECT_EQ(applied.added(), 3);
+  EXPECT_FALSE(applied.backup_file_id().empty());
+  std::map<std::string, v1::Person> people = RosterById();
+  ASSERT_EQ(people.size(), 3u);
+  EXPECT_EQ(people["A1"].seat(), "S-1");
+  EXPECT_EQ(people["A1"].source_integration_id(), kIntegration);
+  EXPECT_EQ(people["A2"].seat(), "");
+  EXPECT_FALSE(people["A2"].active());
+  EXPECT_EQ(people["A2"].person_type(), v1::PERSON_TYPE_EMPLOYEE);
+  EXPECT_EQ(people["A4"].attributes().at("cost_center"), "C\"C\\4\tx");
+  EXPECT_EQ(people.count("A3"), 0u);
+}
+
+// The in-file duplicate check first tries to prove there is none (unique indexes on key and
+// seat); a file whose keys are unique but whose seat repeats gets past the first and is caught
+// by the second, then reported like any duplicate while the other rows import.
+TEST_F(ImportPipelineTest, ARepeatedSeatAloneIsFoundAndOnlyItsRowSkipped) {
+  std::string csv = "person_id,email,first_name,last_name,language,active,seat\n";
+  for (int i = 0; i < 30; ++i) {
+    absl::StrAppend(&csv, "P", i, ",p", i, "@x.io,F", i, ",L", i, ",en,y,",
+                    i == 1 || i == 2 ? "S-1" : "", "\n");
+  }
+  v1::ImportSummary s = Import("r1", csv);
+  ASSERT_EQ(s.status(), v1::IMPORT_STATUS_APPLIED) << s.message();
+  EXPECT_EQ(s.added(), 29);
+  EXPECT_EQ(s.rejected_rows(), 1);
+  ASSERT_EQ(s.errors_size(), 1);
+  EXPECT_EQ(s.errors(0).line(), 4);
+  EXPECT_EQ(s.errors(0).column(), "seat");
+  EXPECT_THAT(s.errors(0).reason(), HasSubstr("lines 3 and 4"));
+  std::map<std::string, v1::Person> people = RosterById();
+  EXPECT_EQ(people["P1"].seat(), "S-1");
+  EXPECT_EQ(people.count("P2"), 0u);
+
+  // Again, now against the roster (the general diff): the skipped row is neither added nor
+  // counted, every other row is unchanged.
+  v1::ImportSummary again = Import("r2", csv);
+  ASSERT_EQ(again.status(), v1::IMPORT_STATUS_APPLIED) << again.message();
+  EXPECT_EQ(again.rejected_rows(), 1);
+  EXPECT_EQ(again.added(), 0);
+  EXPECT_EQ(again.updated(), 0);
+  EXPECT_EQ(again.unchanged(), 29);
+  EXPECT_EQ(again.deleted(), 0);
+}
+
+// The pre-import backup streams on a second connection while the diff is computed, and is
+// finished only once the import is certain to apply: an import rejected after that started
+// (a seat the file gives away while its holder stays) leaves no BACKUP file behind, and the
+// backup of an applied one is the roster as it was.
+TEST_F(ImportPipelineTest, BackupIsTheRosterBeforeAndARejectedImportLeavesNone) {
+  auto backups = [&] { return BackupCount(); };
+  const std::string header = "person_id,email,first_name,last_name,language,active,seat\n";
+  std::string first = header;
+  for (int i = 0; i < 3000; ++i) {
+    absl::StrAppend(&first, "P", i, ",p", i, "@x.io,F", i, ",L", i, ",en,y,",
+                    i == 0 ? "S-0" : "", "\n");
+  }
+  ASSERT_EQ(Import("r1", first).status(), v1::IMPORT_STATUS_APPLIED);
+  const int after_first = backups();
+  EXPECT_EQ(after_first, 1);
+  const std::vector<v1::Person> before = Roster();
+
+  v1::ImportSummary rejected =
+      Import("r2", header + "P1,p1@x.io,F1,L1,en,y,S-0\n", v1::SYNC_POLICY_KEEP);
+  EXPECT_EQ(rejected.status(), v1::IMPORT_STATUS_REJECTED);
+  EXPECT_THAT(rejected.message(), HasSubstr("seat"));
+  EXPECT_TRUE(rejected.backup_file_id().empty());
+  EXPECT_EQ(backups(), after_first);
+  EXPECT_EQ(Roster().size(), before.size());
+
+  std::string changed = first;
+  changed.replace(changed.find("F7,"), 3, "G7,");
+  v1::ImportSummary applied = Import("r3", changed);
+  ASSERT_EQ(applied.status(), v1::IMPORT_STATUS_APPLIED) << applied.message();
+  EXPECT_EQ(applied.updated(), 1);
+  EXPECT_EQ(backups(), after_first + 1);
+  auto snapshot = ParseSnapshot(ReadFile(applied.backup_file_id()), kTenant);
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  ASSERT_EQ(snapshot->size(), before.size());
+  for (size_t i = 0; i < before.size(); ++i) {
+    v1::Person want = before[i];
+    want.clear_updated_at();
+    EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals((*snapshot)[i], want))
+        << (*snapshot)[i].DebugString() << " vs " << want.DebugString();
+  }
+}
+
+// The real archive, except that BACKUP uploads break after `fail_after` bytes.
+class BackupBreakingArchive : public rostersync::testing::ForwardingArchive {
+ public:
+  BackupBreakingArchive(Archive& real, size_t fail_after)
+      : rostersync::testing::ForwardingArchive(real), fail_after_(fail_after) {}
+  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(
+      const v1::PutFileHeader& header) override {
+    auto writer = real_.OpenWriter(header);
+    if (!writer.ok() || header.kind() != v1::FILE_KIND_BACKUP) return writer;
+    return std::unique_ptr<ArchiveWriter>(new Breaking(std::move(*writer), fail_after_));
+  }
+
+ private:
+  class Breaking : public ArchiveWriter {
+   public:
+    Breaking(std::unique_ptr<ArchiveWriter> real, size_t fail_after)
+        : real_(std::move(real)), left_(fail_after) {}
+    absl::Status Write(std::string_view bytes) override {
+      if (bytes.size() > left_) return absl::UnavailableError("archive volume went away");
+      left_ -= bytes.size();
+      return real_->Write(bytes);
+    }
+    absl::StatusOr<v1::FileInfo> Finish() override { return real_->Finish(); }
+
+   private:
+    std::unique_ptr<ArchiveWriter> real_;
+    size_t left_;
+  };
+  size_t fail_after_;
+};
+
+// The backup streams beside the diff on a second connection: when it breaks midway, the
+// import fails before applying anything, leaves no backup, and a retry applies normally.
+TEST_F(ImportPipelineTest, ABackupThatBreaksMidwayFailsTheImportAndAppliesNothing) {
+  auto backups = [&] { return BackupCount(); };
+  const std::string header = "person_id,email,first_name,last_name,language,active\n";
+  std::string first = header;
+  for (int i = 0; i < 20000; ++i) {
+    absl::StrAppend(&first, "P", i, ",p", i, "@x.io,F", i, ",L,en,y\n");
+  }
+  v1::ImportSummary seeded = Import("b1", first);
+  ASSERT_EQ(seeded.status(), v1::IMPORT_STATUS_APPLIED) << seeded.message();
+  const std::vector<v1::Person> before = Roster();
+  const int backups_before = backups();
+
+  std::string changed = first;
+  changed.replace(changed.find("F7,"), 3, "G7,");
+  changed += "NEW1,new1@x.io,N,L,en,y\n";
+  v1::RosterJob job;
+  job.set_job_id("b2");
+  job.set_tenant_id(kTenant);
+  job.set_run_id("b2");
+  job.set_integration_id(kIntegration);
+  job.set_op(v1::RosterJob::OP_IMPORT);
+  job.set_file_id(PutSource(changed));
+  job.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  BackupBreakingArchive breaking(*archive_, 200 * 1024);  // well inside a 20,000-row snapshot
+  Importer broken(*store_, breaking);
+  auto outcome = broken.Import(job);
+  if (outcome.ok()) {
+    EXPECT_NE(outcome->summary.status(), v1::IMPORT_STATUS_APPLIED) << outcome->summary.DebugString();
+    EXPECT_TRUE(outcome->summary.backup_file_id().empty());
+  } else {
+    EXPECT_THAT(outcome.status().message(), HasSubstr("archive volume went away"));
+  }
+  std::vector<v1::Person> after = Roster();
+  ASSERT_EQ(after.size(), before.size()) << "nothing applied";
+  for (size_t i = 0; i < before.size(); ++i) {
+    ASSERT_TRUE(google::protobuf::util::MessageDifferencer::Equals(after[i], before[i]))
+        << after[i].DebugString();
+  }
+  EXPECT_EQ(backups(), backups_before) << "no partial backup is kept";
+
+  // The same job, retried with a working archive, applies once with its backup.
+  auto retried = importer_->Import(job);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->summary.status(), v1::IMPORT_STATUS_APPLIED) << retried->summary.message();
+  EXPECT_EQ(retried->summary.added(), 1);
+  EXPECT_EQ(retried->summary.updated(), 1);
+  EXPECT_FALSE(retried->summary.backup_file_id().empty());
+  EXPECT_EQ(backups(), backups_before + 1);
+  EXPECT_EQ(RosterById().at("P7").first_name(), "G7");
 }
 
 grpc::Status Upload(v1::RosterService::Stub& stub, const v1::UploadRosterHeader& header,

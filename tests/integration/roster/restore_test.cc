@@ -584,32 +584,11 @@ TEST_F(RestoreTest, OnlyABackupOfTheSameTenantCanBeRestored) {
   (void)s;
 }
 
-// A backup service that cannot store: reads work, uploads fail.
-class NoWritesArchive : public Archive {
- public:
-  explicit NoWritesArchive(Archive& real) : real_(real) {}
-  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(const v1::PutFileHeader&) override {
-    return absl::UnavailableError("backup service: volume full");
-  }
-  absl::StatusOr<v1::FileInfo> Read(
-      const std::string& tenant_id, const std::string& file_id,
-      const std::function<absl::Status(std::string_view)>& sink) override {
-    return real_.Read(tenant_id, file_id, sink);
-  }
-  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
-                                    const std::string& file_id) override {
-    return real_.Stat(tenant_id, file_id);
-  }
-
- private:
-  Archive& real_;
-};
-
 TEST_F(RestoreTest, NoBackupNoRestoreAndNoUpsert) {
   MustUpsert("r1", {MakePerson("A", "Ann", "Lee")});
   v1::ImportSummary second = MustUpsert("r2", {MakePerson("B", "Bo", "Ng")});
   const std::string before = CanonicalDigest(Roster());
-  NoWritesArchive no_writes(*archive_);
+  rostersync::testing::NoWritesArchive no_writes(*archive_);
   RosterServiceImpl service(*store_, no_writes);
 
   v1::RestoreBackupRequest restore;

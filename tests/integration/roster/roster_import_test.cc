@@ -41,48 +41,15 @@ constexpr char kTenant[] = "tenant_a";
 constexpr char kOtherTenant[] = "tenant_b";
 constexpr char kIntegration[] = "int_1";
 
-// Delegates to the real archive but refuses every upload (a backup service that cannot
-// store): reads still work, so an import gets as far as the snapshot.
-class NoWritesArchive : public Archive {
- public:
-  explicit NoWritesArchive(Archive& real) : real_(real) {}
-  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(const v1::PutFileHeader&) override {
-    return absl::UnavailableError("backup service: volume full");
-  }
-  absl::StatusOr<v1::FileInfo> Read(
-      const std::string& tenant_id, const std::string& file_id,
-      const std::function<absl::Status(std::string_view)>& sink) override {
-    return real_.Read(tenant_id, file_id, sink);
-  }
-  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
-                                    const std::string& file_id) override {
-    return real_.Stat(tenant_id, file_id);
-  }
-
- private:
-  Archive& real_;
-};
-
 // Delegates to the real archive but every read ends in DATA_LOSS (a corrupt source blob): a
 // permanent failure of the import.
-class CorruptReadsArchive : public Archive {
+class CorruptReadsArchive : public rostersync::testing::ForwardingArchive {
  public:
-  explicit CorruptReadsArchive(Archive& real) : real_(real) {}
-  absl::StatusOr<std::unique_ptr<ArchiveWriter>> OpenWriter(
-      const v1::PutFileHeader& header) override {
-    return real_.OpenWriter(header);
-  }
+  using ForwardingArchive::ForwardingArchive;
   absl::StatusOr<v1::FileInfo> Read(const std::string&, const std::string& file_id,
                                     const std::function<absl::Status(std::string_view)>&) override {
     return absl::DataLossError(absl::StrCat("archive blob of file ", file_id, " is corrupt"));
   }
-  absl::StatusOr<v1::FileInfo> Stat(const std::string& tenant_id,
-                                    const std::string& file_id) override {
-    return real_.Stat(tenant_id, file_id);
-  }
-
- private:
-  Archive& real_;
 };
 
 class RecordingPublisher : public Publisher {
@@ -530,7 +497,7 @@ TEST_F(RosterImportTest, NoBackupNoImport) {
   MustImport(ImportJob("r1:import", PutSource(header + "1,a@x.io,A,A,en,y\n")));
   std::vector<v1::Person> before = Roster();
 
-  NoWritesArchive broken(*archive_);
+  rostersync::testing::NoWritesArchive broken(*archive_);
   Importer importer(*store_, broken);
   v1::RosterJob job =
       ImportJob("r2:import", PutSource(header + "2,b@x.io,B,B,en,y\n"), v1::SYNC_POLICY_DELETE);

@@ -387,6 +387,142 @@ TEST_F(SftpClientTest, DownloadsAMultiMegabyteFile) {
             before + static_cast<double>(content.size()));
 }
 
+// ---- striped transfers (files of 32 MiB or more, SftpEndpoint.max_streams) -------------
+
+int CountInLog(const std::string& log, const std::string& what) {
+  int n = 0;
+  for (size_t at = log.find(what); at != std::string::npos; at = log.find(what, at + 1)) ++n;
+  return n;
+}
+
+constexpr size_t kStripedSize = 40 * 1024 * 1024 + 4321;  // 6 stripes, the last one short
+
+TEST_F(SftpClientTest, StripedDownloadUsesExtraConnectionsAndHandsOverTheExactBytes) {
+  const std::string content = RandomBytes(kStripedSize, 41);
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/striped.bin", content).ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_max_streams(3);
+  const int logins = CountInLog(sshd_->Log(), "Accepted password");
+  const double opened =
+      CounterValue("rostersync_sftp_extra_streams_total", "outcome", "opened");
+  const double bytes_before = CounterValue("rostersync_sftp_bytes_total", "direction", "download");
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::string received;
+  auto bytes = (*session)->Download("in/striped.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, static_cast<int64_t>(content.size()));
+  EXPECT_TRUE(received == content) << "content differs";
+  EXPECT_EQ(CountInLog(sshd_->Log(), "Accepted password"), logins + 3)
+      << "the session and two extra streams";
+  EXPECT_EQ(CounterValue("rostersync_sftp_extra_streams_total", "outcome", "opened"), opened + 2);
+  EXPECT_EQ(CounterValue("rostersync_sftp_bytes_total", "direction", "download"),
+            bytes_before + static_cast<double>(content.size()))
+      << "every byte read once";
+  // The session itself still works after a striped transfer.
+  EXPECT_TRUE((*session)->List("in").ok());
+}
+
+TEST_F(SftpClientTest, StripedUploadWritesTheExactBytesOverExtraConnections) {
+  ASSERT_TRUE(sshd_->MakeHomeDir("striped_out").ok());
+  ASSERT_TRUE(sshd_->WriteHomeFile("striped_out/roster.csv", "older export\n").ok());
+  const std::string content = RandomBytes(kStripedSize, 42);
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_max_streams(3);
+  const int logins = CountInLog(sshd_->Log(), "Accepted password");
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::string target_mid_upload;
+  auto bytes = (*session)->Upload("striped_out", "roster.csv", [&](const ByteSink& sink) {
+    for (size_t off = 0; off < content.size(); off += 700 * 1024) {
+      if (off > 36u * 1024 * 1024 && target_mid_upload.empty()) {
+        target_mid_upload = sshd_->ReadHomeFile("striped_out/roster.csv").value_or("?");
+      }
+      RETURN_IF_ERROR(sink(std::string_view(content).substr(off, 700 * 1024)));
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, static_cast<int64_t>(content.size()));
+  EXPECT_EQ(target_mid_upload, "older export\n") << "the target is only ever replaced whole";
+  EXPECT_TRUE(sshd_->ReadHomeFile("striped_out/roster.csv").value_or("") == content);
+  EXPECT_NE(access((sshd_->home() + "/striped_out/.roster.csv.part").c_str(), F_OK), 0);
+  EXPECT_EQ(CountInLog(sshd_->Log(), "Accepted password"), logins + 3);
+}
+
+TEST_F(SftpClientTest, MaxStreamsOneMovesALargeFileOverOneConnection) {
+  const std::string content = RandomBytes(kStripedSize, 43);
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/one.bin", content).ok());
+  ASSERT_TRUE(sshd_->MakeHomeDir("one_out").ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_max_streams(1);
+  const int logins = CountInLog(sshd_->Log(), "Accepted password");
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::string received;
+  auto down = (*session)->Download("in/one.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_TRUE(received == content);
+  auto up = (*session)->Upload("one_out", "one.bin",
+                               [&](const ByteSink& sink) { return sink(content); });
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_TRUE(sshd_->ReadHomeFile("one_out/one.bin").value_or("") == content);
+  EXPECT_EQ(CountInLog(sshd_->Log(), "Accepted password"), logins + 1);
+}
+
+// A server that does not answer an extra connection (here: its listener is stopped once the
+// first session is up) costs the connect timeout, not the transfer.
+TEST_F(SftpClientTest, AnExtraConnectionTheServerDoesNotAnswerFallsBackToFewerStreams) {
+  const std::string content = RandomBytes(kStripedSize, 44);
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/fallback.bin", content).ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_max_streams(2);
+  endpoint.set_connect_timeout_ms(1000);
+  const double refused =
+      CounterValue("rostersync_sftp_extra_streams_total", "outcome", "refused");
+  const double connect_errors = CounterValue("rostersync_sftp_errors_total", "operation", "connect");
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  sshd_->PauseListener();
+  std::string received;
+  auto bytes = (*session)->Download("in/fallback.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  sshd_->ResumeListener();
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_TRUE(received == content);
+  EXPECT_EQ(CounterValue("rostersync_sftp_extra_streams_total", "outcome", "refused"),
+            refused + 1);
+  EXPECT_EQ(CounterValue("rostersync_sftp_errors_total", "operation", "connect"), connect_errors)
+      << "a refused extra stream is not a connection error";
+}
+
+TEST_F(SftpClientTest, AConnectionKilledMidStripedDownloadFailsIt) {
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/killed.bin", RandomBytes(kStripedSize, 45)).ok());
+  v1::SftpEndpoint endpoint = Endpoint();
+  endpoint.set_max_streams(2);
+  auto session = connector_.Connect(endpoint, Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  int killed = 0;
+  int64_t received = 0;
+  auto bytes = (*session)->Download("in/killed.bin", [&](std::string_view chunk) {
+    received += static_cast<int64_t>(chunk.size());
+    if (killed == 0) killed = sshd_->KillSessions();
+    return absl::OkStatus();
+  });
+  ASSERT_GT(killed, 0) << "the fixture found no session process to kill";
+  ASSERT_FALSE(bytes.ok()) << "read " << *bytes << " bytes from a killed server";
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kUnavailable) << bytes.status();
+  EXPECT_LT(received, static_cast<int64_t>(kStripedSize));
+}
+
 TEST_F(SftpClientTest, DownloadOfAMissingFileIsNotFound) {
   auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
   ASSERT_TRUE(session.ok()) << session.status();

@@ -102,6 +102,10 @@ class TransferWorkerSftpTest : public ::testing::Test {
     return job;
   }
 
+  // A connection killed midway through a transfer of `size` bytes: retried, nothing partial.
+  void ExpectKilledDownloadRetried(size_t size);
+  void ExpectKilledUploadRetried(size_t size);
+
   // Runs a job to completion and returns the one event it published.
   v1::RunEvent Run(const v1::TransferJob& job) {
     size_t before = publisher_.published.size();
@@ -425,8 +429,13 @@ TEST_F(TransferWorkerSftpTest, UploadIntoAFolderThatIsNotWritableFailsNamingTheF
 
 // ---- dropped connections -----------------------------------------------------------------
 
-TEST_F(TransferWorkerSftpTest, ConnectionKilledMidDownloadIsRetriedAndNoPartialIsHandedOver) {
-  const std::string content = RandomBytes(24 * 1024 * 1024, 9);
+// 24 MiB moves over one connection; 40 MiB is striped over two (SftpEndpoint.max_streams
+// defaults to 2 for files of 32 MiB or more), and the kill takes both down.
+constexpr size_t kOneStreamBytes = 24 * 1024 * 1024;
+constexpr size_t kStripedBytes = 40 * 1024 * 1024 + 4321;
+
+void TransferWorkerSftpTest::ExpectKilledDownloadRetried(size_t size) {
+  const std::string content = RandomBytes(size, 9);
   Write("roster_big.csv", content);
   int kills = 0;
   archive_.on_write = [&] {
@@ -444,16 +453,18 @@ TEST_F(TransferWorkerSftpTest, ConnectionKilledMidDownloadIsRetriedAndNoPartialI
   EXPECT_LE(sleeps_[0], absl::Milliseconds(50));
 }
 
-TEST_F(TransferWorkerSftpTest, ConnectionKilledMidUploadIsRetriedAndLeavesNoPartialFile) {
-  const std::string content = RandomBytes(24 * 1024 * 1024, 10);
+void TransferWorkerSftpTest::ExpectKilledUploadRetried(size_t size) {
+  const std::string content = RandomBytes(size, 10);
   Write("roster.csv", "previous export\n");
   std::string file_id = archive_.Add("tenant_a", "export.csv", content);
   archive_.read_chunk = 1024 * 1024;
   int kills = 0;
   int chunks = 0;
   std::string target_mid_upload;
+  // Past the first stripes (and, striped, past the point the second stream opens).
+  const int kill_at = size > kOneStreamBytes ? 36 : 3;
   archive_.on_read_chunk = [&] {
-    if (++chunks == 3 && kills == 0) {
+    if (++chunks == kill_at && kills == 0) {
       target_mid_upload = sshd_->ReadHomeFile(folder_ + "/roster.csv").value_or("");
       kills += sshd_->KillSessions() > 0 ? 1 : 0;
     }
@@ -468,6 +479,22 @@ TEST_F(TransferWorkerSftpTest, ConnectionKilledMidUploadIsRetriedAndLeavesNoPart
   EXPECT_TRUE(sshd_->ReadHomeFile(folder_ + "/roster.csv").value_or("") == content);
   EXPECT_FALSE(Exists(Home(".roster.csv.part"))) << "a partial temp file was left behind";
   EXPECT_EQ(sleeps_.size(), 1u);
+}
+
+TEST_F(TransferWorkerSftpTest, ConnectionKilledMidDownloadIsRetriedAndNoPartialIsHandedOver) {
+  ExpectKilledDownloadRetried(kOneStreamBytes);
+}
+
+TEST_F(TransferWorkerSftpTest, StripedDownloadKilledMidwayIsRetriedAndNoPartialIsHandedOver) {
+  ExpectKilledDownloadRetried(kStripedBytes);
+}
+
+TEST_F(TransferWorkerSftpTest, ConnectionKilledMidUploadIsRetriedAndLeavesNoPartialFile) {
+  ExpectKilledUploadRetried(kOneStreamBytes);
+}
+
+TEST_F(TransferWorkerSftpTest, StripedUploadKilledMidwayIsRetriedAndLeavesNoPartialFile) {
+  ExpectKilledUploadRetried(kStripedBytes);
 }
 
 TEST_F(TransferWorkerSftpTest, ConnectionKilledOnEveryAttemptEndsInARetryableFailure) {

@@ -49,6 +49,49 @@ TEST(PersonValidationTest, ValidRowIsNormalized) {
   EXPECT_TRUE(row->has_seat && row->has_person_type && row->has_email);
 }
 
+// The streaming import validates every record into one reused PersonRow: nothing of a row
+// (seat, attributes, flags, key) may leak into the next, valid or not.
+TEST(PersonValidationTest, AReusedRowKeepsNothingOfThePreviousRecord) {
+  FieldMapping m = Mapping(kHeader);
+  RowValidator v(m);
+  std::vector<v1::RowError> errors;
+  PersonRow row;
+  ASSERT_TRUE(v.Validate(
+      Rec(2, {"E1", "ann@example.com", "Ann", "Lee", "en", "yes", "intern", "S-1", "R&D"}),
+      &errors, &row));
+  EXPECT_EQ(row.person.seat(), "S-1");
+  EXPECT_TRUE(row.has_seat);
+
+  ASSERT_TRUE(v.Validate(Rec(3, {"", "Bob@Example.com", "Bob", "Ray", "de", "no", "", "", ""}),
+                         &errors, &row));
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(row.line, 3);
+  EXPECT_EQ(row.person.person_id(), "bob@example.com");
+  EXPECT_TRUE(row.key_from_email);
+  EXPECT_EQ(row.person.email(), "Bob@Example.com");
+  EXPECT_EQ(row.person.first_name(), "Bob");
+  EXPECT_EQ(row.person.language(), "de");
+  EXPECT_FALSE(row.person.active());
+  EXPECT_EQ(row.person.seat(), "");
+  EXPECT_FALSE(row.has_seat);
+  EXPECT_TRUE(row.person.attributes().empty());
+  EXPECT_EQ(row.attribute_columns.size(), 1u);
+
+  EXPECT_FALSE(v.Validate(Rec(4, {"E3", "bad", "Cy", "Lu", "en", "yes", "", "", ""}), &errors,
+                          &row));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].line(), 4);
+  errors.clear();
+  ASSERT_TRUE(
+      v.Validate(Rec(5, {"E4", "", "Di", "Mo", "fr", "y", "staff", "", "Ops"}), &errors, &row));
+  EXPECT_EQ(row.person.person_id(), "E4");
+  EXPECT_FALSE(row.key_from_email);
+  EXPECT_EQ(row.person.email(), "");
+  EXPECT_EQ(row.person.person_type(), v1::PERSON_TYPE_STAFF);
+  EXPECT_EQ(row.person.attributes().at("dept"), "Ops");
+  EXPECT_EQ(row.attribute_columns.size(), 1u);
+}
+
 TEST(PersonValidationTest, KeyIsLowercasedEmailWithoutPersonId) {
   FieldMapping m = Mapping({"email", "first_name", "last_name", "language", "active"});
   RowValidator v(m);

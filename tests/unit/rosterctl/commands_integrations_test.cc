@@ -102,7 +102,7 @@ TEST_F(IntegrationCommandsTest, CreateWithWindowsMisfireAndTrustOnFirstUse) {
   for (const char* a :
        {"--trust-on-first-use", "--inactive", "--blackout",
         "2026-07-01..2026-08-15=school year rollover", "--blackout", "2026-12-24T18:00..2026-12-27",
-        "--add-only", "2026-08-16..2026-09-30", "--misfire-window", "2h"}) {
+        "--add-only", "2026-08-16..2026-09-30", "--misfire-window", "2h", "--max-streams", "4"}) {
     args.push_back(a);
   }
   Result r = Run(args);
@@ -119,6 +119,8 @@ TEST_F(IntegrationCommandsTest, CreateWithWindowsMisfireAndTrustOnFirstUse) {
   ASSERT_EQ(req.integration().add_only_windows_size(), 1);
   EXPECT_EQ(req.integration().add_only_windows(0).end(), "2026-09-30");
   EXPECT_EQ(req.integration().misfire_window_s(), 7200);
+  EXPECT_EQ(req.integration().endpoint().max_streams(), 4);
+  EXPECT_THAT(r.out, HasSubstr("up to 4 per file"));
   EXPECT_THAT(r.out, HasSubstr("Blackout"));
   EXPECT_THAT(r.out, HasSubstr("2026-07-01 .. 2026-08-15 (school year rollover)"));
   EXPECT_THAT(r.out, HasSubstr("trust on first use"));
@@ -142,6 +144,11 @@ TEST_F(IntegrationCommandsTest, CreateOptionErrorsNameTheOption) {
   Result m = Run(bad_misfire);
   EXPECT_EQ(m.code, 2);
   EXPECT_THAT(m.err, HasSubstr("--misfire-window"));
+  std::vector<std::string> bad_streams = CreateArgs();
+  for (const char* a : {"--trust-on-first-use", "--max-streams", "9"}) bad_streams.push_back(a);
+  Result st = Run(bad_streams);
+  EXPECT_EQ(st.code, 2);
+  EXPECT_THAT(st.err, HasSubstr("--max-streams"));
 }
 
 TEST_F(IntegrationCommandsTest, ActivateAndDeactivateUpdateOnlyActive) {
