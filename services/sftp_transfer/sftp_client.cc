@@ -24,6 +24,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/log.h"
+#include "services/sftp_transfer/credentials.h"
 #include "services/sftp_transfer/sftp_metrics.h"
 #include "services/sftp_transfer/striped_transfer.h"
 
@@ -338,10 +339,25 @@ class Libssh2Session : public SftpSession {
     return entries;
   }
 
-  // Lets a large transfer open up to `max_streams - 1` more sessions like this one.
-  void EnableStriping(int max_streams, SiblingFactory open_sibling) {
+  // Lets a large download (and, with `stripe_uploads`, upload) open up to `max_streams - 1`
+  // more sessions like this one.
+  void EnableStriping(int max_streams, bool stripe_uploads, SiblingFactory open_sibling) {
     max_streams_ = max_streams;
+    stripe_uploads_ = stripe_uploads;
     open_sibling_ = std::move(open_sibling);
+  }
+
+  // The numeric address of the peer this session is connected to ("" if unknown).
+  std::string PeerAddress() const {
+    sockaddr_storage addr{};
+    socklen_t len = sizeof(addr);
+    if (getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "";
+    char host[INET6_ADDRSTRLEN] = "";
+    if (getnameinfo(reinterpret_cast<sockaddr*>(&addr), len, host, sizeof(host), nullptr, 0,
+                    NI_NUMERICHOST) != 0) {
+      return "";
+    }
+    return host;
   }
 
   absl::StatusOr<int64_t> Download(const std::string& path, const ByteSink& sink) override {
@@ -353,7 +369,7 @@ class Libssh2Session : public SftpSession {
     if (max_streams_ > 1 && open_sibling_ && libssh2_sftp_fstat_ex(file, &attrs, 0) == 0 &&
         (attrs.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
         static_cast<int64_t>(attrs.filesize) >= kStripedMinBytes) {
-      auto striped = StripedDownload(file, path, static_cast<int64_t>(attrs.filesize), sink);
+      auto striped = StripedDownload(file, path, attrs, sink);
       if (!striped.ok()) {
         libssh2_sftp_close(file);
         return striped.status();
@@ -395,7 +411,7 @@ class Libssh2Session : public SftpSession {
       return Fail("upload", absl::StrCat("create \"", temp, "\" in folder \"",
                                          folder.empty() ? "." : folder, "\""));
     }
-    if (max_streams_ > 1 && open_sibling_) {
+    if (stripe_uploads_ && max_streams_ > 1 && open_sibling_) {
       return StripedUpload(file, temp, target, producer);
     }
 
@@ -489,8 +505,9 @@ class Libssh2Session : public SftpSession {
   // Reads whole stripes of one open file for StripedRead.
   class StripeHandleReader : public StripeReader, private StripeHandle {
    public:
+    // Closes `file` when destroyed unless `owns_file` is false.
     StripeHandleReader(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path,
-                       bool owns_file)
+                       bool owns_file = true)
         : StripeHandle(session, file, std::move(path)), owns_file_(owns_file) {}
     ~StripeHandleReader() override {
       if (owns_file_) libssh2_sftp_close(file_);
@@ -530,8 +547,7 @@ class Libssh2Session : public SftpSession {
   class StripeHandleWriter : public StripeWriter, private StripeHandle {
    public:
     // Always owns `file`: closes it in Close() or, failing that, when destroyed.
-    StripeHandleWriter(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path,
-                       bool /*owns_file*/ = true)
+    StripeHandleWriter(Libssh2Session& session, LIBSSH2_SFTP_HANDLE* file, std::string path)
         : StripeHandle(session, file, std::move(path)) {}
     ~StripeHandleWriter() override {
       if (file_ != nullptr) libssh2_sftp_close(file_);
@@ -573,7 +589,7 @@ class Libssh2Session : public SftpSession {
    public:
     SiblingStream(std::unique_ptr<Libssh2Session> owned, LIBSSH2_SFTP_HANDLE* file,
                   std::string path)
-        : SessionHolder{std::move(owned)}, Stream(*session, file, std::move(path), true) {}
+        : SessionHolder{std::move(owned)}, Stream(*session, file, std::move(path)) {}
   };
 
   StripeOptions Striping() const {
@@ -584,8 +600,22 @@ class Libssh2Session : public SftpSession {
     return options;
   }
 
+  // True when two fstat results describe the same file (as far as SFTP v3 can tell).
+  static bool SameFile(const LIBSSH2_SFTP_ATTRIBUTES& a, const LIBSSH2_SFTP_ATTRIBUTES& b) {
+    auto same = [&](unsigned long flag, auto field) {
+      return !(a.flags & flag) || !(b.flags & flag) || a.*field == b.*field;
+    };
+    return (b.flags & LIBSSH2_SFTP_ATTR_SIZE) &&
+           same(LIBSSH2_SFTP_ATTR_SIZE, &LIBSSH2_SFTP_ATTRIBUTES::filesize) &&
+           same(LIBSSH2_SFTP_ATTR_ACMODTIME, &LIBSSH2_SFTP_ATTRIBUTES::mtime) &&
+           same(LIBSSH2_SFTP_ATTR_UIDGID, &LIBSSH2_SFTP_ATTRIBUTES::uid) &&
+           same(LIBSSH2_SFTP_ATTR_UIDGID, &LIBSSH2_SFTP_ATTRIBUTES::gid) &&
+           same(LIBSSH2_SFTP_ATTR_PERMISSIONS, &LIBSSH2_SFTP_ATTRIBUTES::permissions);
+  }
+
   absl::StatusOr<int64_t> StripedDownload(LIBSSH2_SFTP_HANDLE* file, const std::string& path,
-                                          int64_t size, const ByteSink& sink) {
+                                          const LIBSSH2_SFTP_ATTRIBUTES& attrs,
+                                          const ByteSink& sink) {
     StripeHandleReader first(*this, file, path, /*owns_file=*/false);
     OpenStripeReader open_more = [&]() -> absl::StatusOr<std::unique_ptr<StripeReader>> {
       auto session = open_sibling_();
@@ -594,11 +624,23 @@ class Libssh2Session : public SftpSession {
       if (handle == nullptr) {
         return (*session)->SessionError(absl::StrCat("open \"", path, "\""));
       }
-      return std::unique_ptr<StripeReader>(
+      LIBSSH2_SFTP_ATTRIBUTES other{};
+      const bool statted = libssh2_sftp_fstat_ex(handle, &other, 0) == 0;
+      auto stream = std::unique_ptr<StripeReader>(
           new SiblingStream<StripeHandleReader>(std::move(*session), handle, path));
+      // The path may name another file by now (replaced by a rename): reading stripes of it
+      // would mix two files. The transfer stops and is retried.
+      if (!statted || !SameFile(attrs, other)) {
+        return absl::AbortedError(absl::StrCat(
+            "remote file \"", path, "\" on ", where_,
+            " changed while downloading (an extra connection found a different file under its "
+            "name); will retry"));
+      }
+      return stream;
     };
     StripeStats stats;
-    auto read = StripedRead(Striping(), size, first, open_more, sink, &stats);
+    auto read = StripedRead(Striping(), static_cast<int64_t>(attrs.filesize), first, open_more,
+                            sink, &stats);
     ReportStreams("download", stats);
     return read;
   }
@@ -740,6 +782,7 @@ class Libssh2Session : public SftpSession {
   std::string where_;
   absl::Duration operation_timeout_;
   int max_streams_ = 1;
+  bool stripe_uploads_ = false;
   SiblingFactory open_sibling_;
 };
 
@@ -1051,15 +1094,26 @@ absl::StatusOr<std::unique_ptr<Libssh2Session>> ConnectOrScan(const v1::SftpEndp
                           ? std::min(endpoint.max_streams(), kMaxStreams)
                           : kDefaultMaxStreams;
   if (!sibling && streams > 1) {
-    // Extra streams connect the same way, pinned to the key this session verified (or, under
+    // Extra streams connect the same way, to the address this session reached (not another
+    // node behind a round-robin name), pinned to the key this session verified (or, under
     // trust on first use, accepted), so they can only reach the same server.
     v1::SftpEndpoint same = endpoint;
     same.set_host_key_sha256(actual);
     same.set_trust_on_first_use(false);
-    session->EnableStriping(streams, [same, credentials, keepalive_interval] {
-      return ConnectOrScan(same, credentials, nullptr, /*scan_only=*/false, keepalive_interval,
-                           /*sibling=*/true);
-    });
+    if (std::string peer = session->PeerAddress(); !peer.empty()) same.set_host(peer);
+    // The session's own copy of the credentials, wiped when the session goes.
+    std::shared_ptr<const v1::Credentials> secret(new v1::Credentials(credentials),
+                                                  [](v1::Credentials* c) {
+                                                    WipeCredentials(*c);
+                                                    delete c;
+                                                  });
+    // Uploads stripe only when asked for explicitly: every server reads at any offset, but
+    // some (object-store backed ones) accept only sequential writes.
+    session->EnableStriping(
+        streams, endpoint.max_streams() > 1, [same, secret, keepalive_interval] {
+          return ConnectOrScan(same, *secret, nullptr, /*scan_only=*/false, keepalive_interval,
+                               /*sibling=*/true);
+        });
   }
   return session;
 }

@@ -76,9 +76,10 @@ struct Threads {
   }
 };
 
-// Starts `count` extra streams, each in a thread of its own: opens it with `open` (a stream that
-// cannot be opened is counted as refused, not an error) and runs it with `run`. `open` and
-// `run` must outlive `threads`.
+// Starts `count` extra streams, each in a thread of its own: opens it with `open` and runs it
+// with `run`. A stream that cannot be opened is counted as refused, not an error, unless `open`
+// says ABORTED (the transfer must not go on); one that opens after the transfer stopped is
+// closed unused. `open` and `run` must outlive `threads`.
 template <typename Open, typename Run>
 void StartExtraStreams(Shared& shared, Threads& threads, int count, const Open& open,
                        const Run& run) {
@@ -88,9 +89,14 @@ void StartExtraStreams(Shared& shared, Threads& threads, int count, const Open& 
       {
         std::lock_guard<std::mutex> lock(shared.mu);
         if (!stream.ok()) {
-          shared.Refused(stream.status());
+          if (absl::IsAborted(stream.status())) {
+            shared.Fail(stream.status());
+          } else {
+            shared.Refused(stream.status());
+          }
           return;
         }
+        if (shared.stop) return;  // too late to help
         ++shared.stats.streams_used;
       }
       run(**stream);
@@ -229,6 +235,11 @@ absl::StatusOr<int64_t> StripedWrite(const StripeOptions& raw_options, StripeWri
       current = shared.TakeBuffer(0);
     }
     current.reserve(static_cast<size_t>(options.stripe_bytes));
+    // The error that stopped the streams, for the producer (it never sees a stand-in).
+    auto stopped = [&]() -> absl::Status {
+      std::lock_guard<std::mutex> lock(shared.mu);
+      return shared.error.ok() ? absl::AbortedError("upload stopped") : shared.error;
+    };
     // Queues `current` as the stripe at offset `total - current.size()`; false once stopped.
     auto push = [&]() -> bool {
       const size_t len = current.size();
@@ -257,13 +268,13 @@ absl::StatusOr<int64_t> StripedWrite(const StripeOptions& raw_options, StripeWri
         bytes.remove_prefix(take);
         total += static_cast<int64_t>(take);
         if (current.size() == static_cast<size_t>(options.stripe_bytes) && !push()) {
-          return absl::AbortedError("upload stopped");  // the stream's error is returned
+          return stopped();
         }
       }
       return absl::OkStatus();
     };
     produced = producer(sink);
-    if (produced.ok() && !push()) produced = absl::AbortedError("upload stopped");
+    if (produced.ok() && !push()) produced = stopped();
     std::unique_lock<std::mutex> lock(shared.mu);
     if (!produced.ok() && shared.error.ok()) {
       shared.Fail(produced);

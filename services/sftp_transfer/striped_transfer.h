@@ -18,9 +18,11 @@
 // The first stream is the caller's own session; the others are opened on demand by
 // `open_more`, each in its own thread. An extra stream that cannot be opened (a server that
 // limits sessions per user, or refuses a connection) is not an error: the transfer goes on
-// with the streams it has. Any stream's read or write error, or the sink's or producer's,
-// stops every stream and is returned; a download then has handed the sink only a prefix of
-// the file, which the caller discards as with any failed download.
+// with the streams it has. Only an ABORTED error from `open_more` (e.g. the extra stream found
+// a different file under the path) stops the transfer. Any stream's read or write error, or
+// the sink's or producer's, stops every stream and is returned (an upload's producer sees the
+// stream's error from its sink); a download then has handed the sink only a prefix of the
+// file, which the caller discards as with any failed download.
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -507,11 +507,18 @@ absl::StatusOr<TransferWorker::Outcome> TransferWorker::Upload(const v1::Transfe
     return absl::InvalidArgumentError(
         absl::StrCat("transfer job: remote_name \"", *name, "\" is not a plain file name"));
   }
-  absl::Status archive_status;
+  absl::Status archive_status;  // the archive's own failure, not the upload's
   auto bytes = session.Upload(job.remote_folder(), *name, job.upload(),
                               [&](const ByteSink& sink) -> absl::Status {
-                                auto info = archive_->Read(job.tenant_id(), job.file_id(), sink);
-                                archive_status = info.status();
+                                absl::Status sink_status;
+                                auto info = archive_->Read(
+                                    job.tenant_id(), job.file_id(),
+                                    [&](std::string_view chunk) {
+                                      sink_status = sink(chunk);
+                                      return sink_status;
+                                    });
+                                // A sink failure is the SFTP side's, reported by Upload.
+                                if (sink_status.ok()) archive_status = info.status();
                                 return info.status();
                               });
   if (!bytes.ok()) {

@@ -152,7 +152,8 @@ const std::vector<CommandSpec>& Commands() {
            Switch("--trust-on-first-use",
                   "no --host-key: pin the key the server shows at activation"),
            Opt("--max-streams", "N",
-               "SFTP connections per file of 32 MiB or more, 1..8 (default 2)"),
+               "SFTP connections per file of 32 MiB or more, 1..8 (default: downloads 2, "
+               "uploads 1; above 1 also stripes uploads)"),
            Opt("--password-file", "FILE", "read the password from FILE"),
            Opt("--password-env", "VAR", "read the password from environment variable VAR"),
            Opt("--key-file", "FILE", "private key (OpenSSH or PEM) from FILE"),

@@ -56,7 +56,7 @@ absl::Status Runner::PrintIntegration(const v1::Integration& i) {
                          : "-");
   kv.Add("Streams", i.endpoint().max_streams() > 0
                         ? absl::StrCat("up to ", i.endpoint().max_streams(), " per file")
-                        : "default (up to 2 per file)");
+                        : "default (downloads up to 2 per file, uploads 1)");
   kv.Add("Credentials", CredentialKindName(i.credential_kind()));
   kv.Add("Schedule", i.schedule().empty() ? "manual only" : i.schedule());
   kv.Add("Time zone", OrDash(i.time_zone()));

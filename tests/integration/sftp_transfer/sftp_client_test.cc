@@ -7,8 +7,10 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <random>
 
 #include "absl/time/clock.h"
@@ -502,6 +504,64 @@ TEST_F(SftpClientTest, AnExtraConnectionTheServerDoesNotAnswerFallsBackToFewerSt
             refused + 1);
   EXPECT_EQ(CounterValue("rostersync_sftp_errors_total", "operation", "connect"), connect_errors)
       << "a refused extra stream is not a connection error";
+}
+
+TEST_F(SftpClientTest, DefaultStreamsStripeDownloadsButNotUploads) {
+  const std::string content = RandomBytes(kStripedSize, 46);
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/default.bin", content).ok());
+  ASSERT_TRUE(sshd_->MakeHomeDir("default_out").ok());
+  const int logins = CountInLog(sshd_->Log(), "Accepted password");
+  auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  std::string received;
+  auto down = (*session)->Download("in/default.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(down.ok()) << down.status();
+  EXPECT_TRUE(received == content);
+  EXPECT_EQ(CountInLog(sshd_->Log(), "Accepted password"), logins + 2) << "two streams";
+  // Some servers take only sequential writes: uploads stay on one connection by default.
+  auto up = (*session)->Upload("default_out", "default.bin",
+                               [&](const ByteSink& sink) { return sink(content); });
+  ASSERT_TRUE(up.ok()) << up.status();
+  EXPECT_TRUE(sshd_->ReadHomeFile("default_out/default.bin").value_or("") == content);
+  EXPECT_EQ(CountInLog(sshd_->Log(), "Accepted password"), logins + 2) << "no extra login";
+}
+
+// A file replaced (renamed over) while it downloads: the first stream keeps reading the file it
+// opened, an extra stream opening the path now would find the new one. Bytes of two files must
+// never be mixed: the download fails (and the worker retries it).
+TEST_F(SftpClientTest, AFileReplacedDuringAStripedDownloadIsNeverMixed) {
+  const std::string old_content = RandomBytes(kStripedSize, 47);
+  const std::string new_content = RandomBytes(kStripedSize, 48);  // same size
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/replaced.bin", old_content).ok());
+  ASSERT_TRUE(sshd_->WriteHomeFile("in/.replacement.tmp", new_content).ok());
+  const std::string home = sshd_->home();
+  struct timeval past[2] = {{1600000000, 0}, {1600000000, 0}};
+  ASSERT_EQ(utimes((home + "/in/.replacement.tmp").c_str(), past), 0);
+  auto session = connector_.Connect(Endpoint(), Password(sshd_->password()), nullptr);
+  ASSERT_TRUE(session.ok()) << session.status();
+  sshd_->PauseListener();  // the extra stream's connection waits for its greeting
+  bool replaced = false;
+  std::string received;
+  auto bytes = (*session)->Download("in/replaced.bin", [&](std::string_view chunk) {
+    received.append(chunk.data(), chunk.size());
+    if (!replaced) {
+      replaced = true;
+      EXPECT_EQ(rename((home + "/in/.replacement.tmp").c_str(), (home + "/in/replaced.bin").c_str()),
+                0);
+      sshd_->ResumeListener();
+      absl::SleepFor(absl::Seconds(1));  // the extra stream connects and opens the new file
+    }
+    return absl::OkStatus();
+  });
+  sshd_->ResumeListener();
+  ASSERT_TRUE(replaced);
+  ASSERT_FALSE(bytes.ok()) << "read " << *bytes << " bytes of two files";
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kAborted) << bytes.status();
+  EXPECT_THAT(bytes.status().message(), HasSubstr("changed while downloading"));
+  EXPECT_TRUE(received == old_content.substr(0, received.size())) << "only the old file's bytes";
 }
 
 TEST_F(SftpClientTest, AConnectionKilledMidStripedDownloadFailsIt) {

@@ -430,7 +430,8 @@ TEST_F(TransferWorkerSftpTest, UploadIntoAFolderThatIsNotWritableFailsNamingTheF
 // ---- dropped connections -----------------------------------------------------------------
 
 // 24 MiB moves over one connection; 40 MiB is striped over two (SftpEndpoint.max_streams
-// defaults to 2 for files of 32 MiB or more), and the kill takes both down.
+// defaults to 2 for downloads of 32 MiB or more; the upload sets it), and the kill takes both
+// down.
 constexpr size_t kOneStreamBytes = 24 * 1024 * 1024;
 constexpr size_t kStripedBytes = 40 * 1024 * 1024 + 4321;
 
@@ -472,6 +473,8 @@ void TransferWorkerSftpTest::ExpectKilledUploadRetried(size_t size) {
   v1::TransferJob job = Job(v1::TransferJob::OP_UPLOAD, "upload");
   job.set_file_id(file_id);
   job.set_remote_name("roster.csv");
+  // Uploads stripe only when max_streams is set explicitly.
+  if (size > kOneStreamBytes) job.mutable_endpoint()->set_max_streams(2);
   v1::RunEvent e = Run(job);
   ASSERT_EQ(kills, 1) << "the fixture found no session process to kill";
   ASSERT_EQ(e.type(), v1::RunEvent::TYPE_UPLOADED) << e.DebugString();

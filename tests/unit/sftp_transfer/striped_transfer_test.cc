@@ -179,6 +179,26 @@ TEST(StripedReadTest, ARefusedExtraStreamIsNotAnError) {
   EXPECT_EQ(stats.refused_reason, "too many sessions for this user");
 }
 
+TEST(StripedReadTest, AnAbortedOpenStopsTheTransfer) {
+  World w;
+  w.source = Pattern(30'000, 12);
+  FakeReader first(w, 1);
+  OpenStripeReader open_more = [&]() -> absl::StatusOr<std::unique_ptr<StripeReader>> {
+    return absl::AbortedError("the extra stream found a different file");
+  };
+  std::string got;
+  ByteSink slow = [&, collect = Collect(w, got)](std::string_view bytes) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // the open answers meanwhile
+    return collect(bytes);
+  };
+  StripeStats stats;
+  auto n = StripedRead(Options(2), 30'000, first, open_more, slow, &stats);
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(n.status().message(), HasSubstr("different file"));
+  EXPECT_EQ(stats.streams_refused, 0);
+}
+
 TEST(StripedReadTest, AStreamFailureStopsAllAndTheSinkGotOnlyAnInOrderPrefix) {
   World w;
   w.source = Pattern(30'000, 5);
@@ -301,7 +321,8 @@ TEST(StripedWriteTest, AWriteFailureStopsTheProducerAndIsReturned) {
   ASSERT_FALSE(n.ok());
   EXPECT_EQ(n.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(n.status().message(), HasSubstr("write broke"));
-  EXPECT_FALSE(seen_by_producer.ok()) << "the producer was told to stop";
+  EXPECT_THAT(seen_by_producer.message(), HasSubstr("write broke"))
+      << "the producer was told why it must stop";
   EXPECT_LT(produced, w.source.size());
   EXPECT_EQ(w.closes, 2) << "both streams closed";
 }
