@@ -343,7 +343,9 @@ TEST_F(ResilienceE2eTest, SilentServerIsRetriedByTheSchedulerUntilItAnswers) {
   ASSERT_NO_FATAL_FAILURE(StartAll(
       1, {"--retry_initial_ms", "500", "--retry_max_ms", "1000", "--step_max_attempts", "20"}));
   ASSERT_TRUE(stack_->sshd().WriteHomeFile("hr-drop/roster_1.csv", RosterFile(10)).ok());
-  v1::Integration integration = CreateImportIntegration("Flaky server", "", /*timeout_ms=*/1000);
+  // Short enough that the silent server fails each attempt quickly, long enough that the
+  // activation's connection test passes on a loaded machine (1 s did not, once, in CI).
+  v1::Integration integration = CreateImportIntegration("Flaky server", "", /*timeout_ms=*/3000);
   ASSERT_FALSE(integration.integration_id().empty());
 
   stack_->sshd().PauseListener();

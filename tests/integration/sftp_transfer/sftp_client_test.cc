@@ -485,7 +485,7 @@ TEST_F(SftpClientTest, AnExtraConnectionTheServerDoesNotAnswerFallsBackToFewerSt
   ASSERT_TRUE(sshd_->WriteHomeFile("in/fallback.bin", content).ok());
   v1::SftpEndpoint endpoint = Endpoint();
   endpoint.set_max_streams(2);
-  endpoint.set_connect_timeout_ms(1000);
+  endpoint.set_connect_timeout_ms(3000);  // the extra stream waits this long
   const double refused =
       CounterValue("rostersync_sftp_extra_streams_total", "outcome", "refused");
   const double connect_errors = CounterValue("rostersync_sftp_errors_total", "operation", "connect");
