@@ -146,6 +146,16 @@ v1::Credentials Key(const Setup& s) {
   return c;
 }
 
+// The timing of a rostersync transfer started at `start`, once it moved all `size` bytes.
+absl::StatusOr<Timing> Took(absl::Time start, double cpu_start,
+                            const absl::StatusOr<int64_t>& bytes, int64_t size,
+                            const char* verb) {
+  Timing took{absl::Now() - start, CpuSeconds(RUSAGE_SELF) - cpu_start};
+  if (!bytes.ok()) return bytes.status();
+  if (*bytes != size) return absl::DataLossError(absl::StrCat(verb, " ", *bytes, " bytes"));
+  return took;
+}
+
 absl::StatusOr<Timing> RostersyncDownload(const Setup& s, const std::string& to) {
   Libssh2Connector connector;
   int fd = open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -164,10 +174,7 @@ absl::StatusOr<Timing> RostersyncDownload(const Setup& s, const std::string& to)
     return absl::OkStatus();
   });
   close(fd);
-  Timing took{absl::Now() - start, CpuSeconds(RUSAGE_SELF) - cpu_start};
-  if (!bytes.ok()) return bytes.status();
-  if (*bytes != s.size) return absl::DataLossError(absl::StrCat("downloaded ", *bytes, " bytes"));
-  return took;
+  return Took(start, cpu_start, bytes, s.size, "downloaded");
 }
 
 absl::StatusOr<Timing> RostersyncUpload(const Setup& s, const std::string& name) {
@@ -192,10 +199,7 @@ absl::StatusOr<Timing> RostersyncUpload(const Setup& s, const std::string& name)
     }
   });
   close(fd);
-  Timing took{absl::Now() - start, CpuSeconds(RUSAGE_SELF) - cpu_start};
-  if (!bytes.ok()) return bytes.status();
-  if (*bytes != s.size) return absl::DataLossError(absl::StrCat("uploaded ", *bytes, " bytes"));
-  return took;
+  return Took(start, cpu_start, bytes, s.size, "uploaded");
 }
 
 // Runs OpenSSH's sftp in batch mode with one command.

@@ -8,7 +8,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
 #include "common/log.h"
 #include "common/queue_codec.h"
 #include "common/status_macros.h"
@@ -194,26 +193,12 @@ absl::StatusOr<std::optional<v1::Run>> RunOrchestrator::StartRunInTxn(
     std::optional<absl::Time> scheduled_for) {
   const v1::Integration& in = stored.integration;
   const absl::Time now = clock_->Now();
-  RunRecord rec;
+  RunRecord rec = NewRunRecord(in, v1::RUN_STATE_QUEUED, trigger, now, scheduled_for);
   v1::Run& run = rec.run;
-  run.set_run_id(NewId("run"));
-  run.set_tenant_id(in.tenant_id());
-  run.set_integration_id(in.integration_id());
-  run.set_direction(in.direction());
-  run.set_state(v1::RUN_STATE_QUEUED);
-  run.set_trigger(trigger);
-  *run.mutable_created_at() = ToProtoTime(now);
-  *run.mutable_updated_at() = ToProtoTime(now);
-  if (scheduled_for.has_value()) *run.mutable_scheduled_for() = ToProtoTime(*scheduled_for);
   ASSIGN_OR_RETURN(bool inserted, RunStore::Insert(txn, rec));
   if (!inserted) return std::optional<v1::Run>();
-  RETURN_IF_ERROR(RunStore::AppendStep(
-      txn, run.run_id(), v1::RUN_STATE_QUEUED,
-      scheduled_for.has_value()
-          ? absl::StrCat("scheduled for ",
-                         absl::FormatTime(absl::RFC3339_sec, *scheduled_for, absl::UTCTimeZone()))
-          : std::string("triggered manually"),
-      now));
+  RETURN_IF_ERROR(RunStore::AppendStep(txn, run.run_id(), v1::RUN_STATE_QUEUED,
+                                       QueuedStepDetail(scheduled_for), now));
 
   std::string detail;
   if (in.direction() == v1::RUN_DIRECTION_IMPORT) {

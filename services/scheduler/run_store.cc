@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/ids.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
 #include "services/scheduler/integration_store.h"
@@ -114,6 +115,15 @@ absl::StatusOr<RunRecord> RunFromRow(const pqxx::row& row) {
   return rec;
 }
 
+absl::StatusOr<std::vector<RunRecord>> RunsFromResult(const pqxx::result& r) {
+  std::vector<RunRecord> out;
+  for (const pqxx::row& row : r) {
+    ASSIGN_OR_RETURN(RunRecord rec, RunFromRow(row));
+    out.push_back(std::move(rec));
+  }
+  return out;
+}
+
 int64_t MicrosOf(bool has, const google::protobuf::Timestamp& ts) {
   return has ? absl::ToUnixMicros(FromProtoTime(ts)) : -1;
 }
@@ -142,6 +152,28 @@ bool IsTerminal(v1::RunState state) {
   return state == v1::RUN_STATE_SUCCEEDED || state == v1::RUN_STATE_FAILED ||
          state == v1::RUN_STATE_SKIPPED || state == v1::RUN_STATE_HELD ||
          state == v1::RUN_STATE_CANCELLED;
+}
+
+RunRecord NewRunRecord(const v1::Integration& in, v1::RunState state, v1::RunTrigger trigger,
+                       absl::Time now, std::optional<absl::Time> scheduled_for) {
+  RunRecord rec;
+  v1::Run& run = rec.run;
+  run.set_run_id(NewId("run"));
+  run.set_tenant_id(in.tenant_id());
+  run.set_integration_id(in.integration_id());
+  run.set_direction(in.direction());
+  run.set_state(state);
+  run.set_trigger(trigger);
+  *run.mutable_created_at() = ToProtoTime(now);
+  *run.mutable_updated_at() = ToProtoTime(now);
+  if (scheduled_for.has_value()) *run.mutable_scheduled_for() = ToProtoTime(*scheduled_for);
+  return rec;
+}
+
+std::string QueuedStepDetail(std::optional<absl::Time> scheduled_for) {
+  if (!scheduled_for.has_value()) return "triggered manually";
+  return absl::StrCat("scheduled for ",
+                      absl::FormatTime(absl::RFC3339_sec, *scheduled_for, absl::UTCTimeZone()));
 }
 
 absl::StatusOr<bool> RunStore::Insert(pqxx::work& txn, const RunRecord& rec) {
@@ -253,13 +285,7 @@ absl::StatusOr<std::vector<RunRecord>> RunStore::List(pqxx::work& txn, const Lis
       q.tenant_id, q.integration_id, static_cast<int>(q.state), has_cursor,
       has_cursor ? q.before->first : int64_t{0}, has_cursor ? q.before->second : std::string(),
       q.limit);
-  std::vector<RunRecord> out;
-  for (const pqxx::row& row : r) {
-    auto rec = RunFromRow(row);
-    if (!rec.ok()) return rec.status();
-    out.push_back(std::move(*rec));
-  }
-  return out;
+  return RunsFromResult(r);
 }
 
 absl::StatusOr<int64_t> RunStore::CountInProgress(pqxx::work& txn) {
@@ -274,13 +300,7 @@ absl::StatusOr<std::vector<RunRecord>> RunStore::LockUnfinishedCreatedBefore(
                    " FROM scheduler.runs WHERE finished_at IS NULL AND created_at <= "
                    "scheduler.ts($1) ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED"),
       absl::ToUnixMicros(created_before), limit);
-  std::vector<RunRecord> out;
-  for (const pqxx::row& row : r) {
-    auto rec = RunFromRow(row);
-    if (!rec.ok()) return rec.status();
-    out.push_back(std::move(*rec));
-  }
-  return out;
+  return RunsFromResult(r);
 }
 
 absl::Status Outbox::Enqueue(pqxx::work& txn, const std::string& stream, const std::string& payload,

@@ -43,6 +43,14 @@ struct RunRecord {
 // event for the run (a HELD run waits for ApproveRun or CancelRun).
 bool IsTerminal(v1::RunState state);
 
+// A new run of `in` in `state`, created and last updated at `now`; `scheduled_for` is its
+// schedule slot (unset for a manual trigger). Not stored yet: RunStore::Insert.
+RunRecord NewRunRecord(const v1::Integration& in, v1::RunState state, v1::RunTrigger trigger,
+                       absl::Time now, std::optional<absl::Time> scheduled_for);
+// The detail of a run's first (QUEUED) step: "scheduled for <slot, RFC 3339>" or
+// "triggered manually".
+std::string QueuedStepDetail(std::optional<absl::Time> scheduled_for);
+
 class RunStore {
  public:
   // Inserts a run. For a scheduled run (scheduled_for set) a second insert for the same

@@ -4,7 +4,6 @@
 #include <atomic>
 
 #include "absl/strings/str_cat.h"
-#include "common/ids.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/time_util.h"
@@ -33,23 +32,15 @@ std::string Human(absl::Duration d) {
 // makes this once-only across replicas, like a run. Returns whether it was recorded.
 absl::StatusOr<bool> RecordSkippedSlot(pqxx::work& txn, const v1::Integration& in, absl::Time slot,
                                        const std::string& reason, absl::Time now) {
-  RunRecord rec;
+  RunRecord rec =
+      NewRunRecord(in, v1::RUN_STATE_SKIPPED, v1::RUN_TRIGGER_SCHEDULE, now, slot);
   v1::Run& run = rec.run;
-  run.set_run_id(NewId("run"));
-  run.set_tenant_id(in.tenant_id());
-  run.set_integration_id(in.integration_id());
-  run.set_direction(in.direction());
-  run.set_state(v1::RUN_STATE_SKIPPED);
-  run.set_trigger(v1::RUN_TRIGGER_SCHEDULE);
-  *run.mutable_created_at() = ToProtoTime(now);
-  *run.mutable_updated_at() = ToProtoTime(now);
   *run.mutable_finished_at() = ToProtoTime(now);
-  *run.mutable_scheduled_for() = ToProtoTime(slot);
   ASSIGN_OR_RETURN(bool inserted, RunStore::Insert(txn, rec));
   if (!inserted) return false;
   RETURN_IF_ERROR(RunStore::Update(txn, rec));  // Insert does not write finished_at
-  RETURN_IF_ERROR(RunStore::AppendStep(txn, run.run_id(), v1::RUN_STATE_QUEUED,
-                                       absl::StrCat("scheduled for ", Rfc3339(slot)), now));
+  RETURN_IF_ERROR(
+      RunStore::AppendStep(txn, run.run_id(), v1::RUN_STATE_QUEUED, QueuedStepDetail(slot), now));
   RETURN_IF_ERROR(RunStore::AppendStep(txn, run.run_id(), v1::RUN_STATE_SKIPPED, reason, now));
   return true;
 }
