@@ -8,9 +8,9 @@
 #
 #   scripts/bench.sh [BUILD_DIR] [--only import|sftp] [--sftp-size-mib N] [--sftp-rounds N]
 #                    [--sftp-max-streams N]
-#                    [--rows N]... [--keep]
+#                    [--rows N]... [--rounds N] [--keep]
 #
-# Other options go to the import bench. Each prints its figures and ratios with PASS/MISS
+# Other options (--rows, --rounds) go to the import bench. Each prints its figures and ratios with PASS/MISS
 # against the goals; a miss does not fail; a broken setup does.
 set -euo pipefail
 

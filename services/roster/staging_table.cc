@@ -505,8 +505,12 @@ FROM )sql",
     // once per row (OFFSET 0 keeps the subquery from being inlined into every use); when the
     // person's attributes already equal the staged ones the merge is the staged map itself.
     // Rows that change nothing are not written (Counts() derives their number); the others
-    // get the list of changed fields. No index on the staging table is needed: a full join
-    // cannot be planned as a nested loop.
+    // get the list of changed fields. The join's own filter drops the common case, a staged
+    // row equal to its person field by field with equal attributes, before any of the merge is
+    // computed (the outer filter gives the same verdict for such a row: every compared value is
+    // then non-null, and the merged attributes are the staged ones); rows it keeps are decided
+    // by the outer filter. No index on the staging table is needed: a full join cannot be
+    // planned as a nested loop.
     txn_->exec_params(
         R"sql(
 CREATE TEMP TABLE roster_diff ON COMMIT DROP AS
@@ -555,7 +559,13 @@ FROM (
     p.source_integration_id AS b_source
   FROM roster_staging s
   FULL JOIN (SELECT * FROM roster.people WHERE tenant_id = $1) p ON p.person_id = s.person_id
-  WHERE s.valid
+  WHERE (s.valid AND NOT (p.person_id IS NOT NULL
+           AND coalesce(s.email, p.email) = p.email AND s.first_name = p.first_name
+           AND s.last_name = p.last_name AND s.language = p.language AND s.active = p.active
+           AND coalesce(s.person_type, p.person_type) = p.person_type
+           AND coalesce(s.seat, p.seat) = p.seat
+           AND s.source_integration_id = p.source_integration_id
+           AND s.attributes = p.attributes))
      OR (s.line IS NULL AND $4 <> 'none'
          AND ($6::boolean OR p.source_integration_id = $5) AND ($4 = 'delete' OR p.active))
   OFFSET 0

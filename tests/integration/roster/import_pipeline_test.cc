@@ -519,6 +519,102 @@ TEST_F(ImportPipelineTest, ARepeatedSeatAloneIsFoundAndOnlyItsRowSkipped) {
   EXPECT_EQ(again.deleted(), 0);
 }
 
+// The diff drops a staged row equal to its person before computing any merge: each field
+// that differs, alone, still makes an update naming that field; a person whose attributes
+// differ only by one the file does not carry (kept by the merge) is unchanged; a column the
+// file lacks (kept from the roster) does not count as a change.
+TEST_F(ImportPipelineTest, EveryChangedFieldIsFoundAndOnlyEqualRowsAreUnchanged) {
+  const std::string header =
+      "person_id,email,first_name,last_name,language,active,person_type,seat,attr:dept\n";
+  auto row = [](int i, const std::string& email, const std::string& first,
+                const std::string& last, const std::string& lang, const std::string& active,
+                const std::string& type, const std::string& seat, const std::string& dept) {
+    return absl::StrCat("P", i, ",", email, ",", first, ",", last, ",", lang, ",", active, ",",
+                        type, ",", seat, ",", dept, "\n");
+  };
+  auto base = [&](int i) {
+    return row(i, absl::StrCat("p", i, "@x.io"), absl::StrCat("F", i), absl::StrCat("L", i),
+               "en", "y", "employee", absl::StrCat("S-", i), "Ops");
+  };
+  std::string first = header;
+  for (int i = 0; i < 10; ++i) first += base(i);
+  ASSERT_EQ(Import("r1", first).status(), v1::IMPORT_STATUS_APPLIED);
+  // P9 also has an attribute set outside the file (kept by every import of int_1's file).
+  ASSERT_TRUE(harness_.pool()
+                  .Transact([](pqxx::work& txn) {
+                    txn.exec("UPDATE roster.people SET attributes = attributes || "
+                             "'{\"badge\": \"B9\"}' WHERE person_id = 'P9'");
+                    return absl::OkStatus();
+                  })
+                  .ok());
+
+  // P0..P7: one field each; P8 and P9 as before.
+  std::string next = header;
+  next += row(0, "p0@y.io", "F0", "L0", "en", "y", "employee", "S-0", "Ops");
+  next += row(1, "p1@x.io", "G1", "L1", "en", "y", "employee", "S-1", "Ops");
+  next += row(2, "p2@x.io", "F2", "M2", "en", "y", "employee", "S-2", "Ops");
+  next += row(3, "p3@x.io", "F3", "L3", "de", "y", "employee", "S-3", "Ops");
+  next += row(4, "p4@x.io", "F4", "L4", "en", "n", "employee", "S-4", "Ops");
+  next += row(5, "p5@x.io", "F5", "L5", "en", "y", "contractor", "S-5", "Ops");
+  next += row(6, "p6@x.io", "F6", "L6", "en", "y", "employee", "S-66", "Ops");
+  next += row(7, "p7@x.io", "F7", "L7", "en", "y", "employee", "S-7", "Finance");
+  next += base(8) + base(9);
+
+  grpc::ClientContext ctx;
+  v1::PreviewImportRequest req;
+  req.set_tenant_id(kTenant);
+  req.set_integration_id(kIntegration);
+  req.set_file_id(PutSource(next));
+  req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  req.set_examples_per_kind(20);
+  v1::ImportSummary preview;
+  grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &preview);
+  ASSERT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(preview.updated(), 8);
+  EXPECT_EQ(preview.unchanged(), 2);
+  std::map<std::string, std::vector<std::string>> changed;
+  for (const v1::PersonChange& c : preview.examples()) {
+    EXPECT_EQ(c.kind(), v1::CHANGE_KIND_UPDATED) << c.DebugString();
+    changed[c.person_id()] = {c.changed_fields().begin(), c.changed_fields().end()};
+  }
+  EXPECT_THAT(changed["P0"], ElementsAre("email"));
+  EXPECT_THAT(changed["P1"], ElementsAre("first_name"));
+  EXPECT_THAT(changed["P2"], ElementsAre("last_name"));
+  EXPECT_THAT(changed["P3"], ElementsAre("language"));
+  EXPECT_THAT(changed["P4"], ElementsAre("active"));
+  EXPECT_THAT(changed["P5"], ElementsAre("person_type"));
+  EXPECT_THAT(changed["P6"], ElementsAre("seat"));
+  EXPECT_THAT(changed["P7"], ElementsAre("attr:dept"));
+  EXPECT_EQ(changed.count("P8"), 0u);
+  EXPECT_EQ(changed.count("P9"), 0u);
+
+  v1::ImportSummary applied = Import("r2", next);
+  ASSERT_EQ(applied.status(), v1::IMPORT_STATUS_APPLIED) << applied.message();
+  EXPECT_EQ(applied.updated(), 8);
+  EXPECT_EQ(applied.unchanged(), 2);
+  std::map<std::string, v1::Person> people = RosterById();
+  EXPECT_EQ(people["P0"].email(), "p0@y.io");
+  EXPECT_EQ(people["P6"].seat(), "S-66");
+  EXPECT_EQ(people["P7"].attributes().at("dept"), "Finance");
+  EXPECT_EQ(people["P9"].attributes().at("badge"), "B9");
+
+  // A file without the seat and person_type columns: those are kept, nothing changes.
+  std::string narrow = "person_id,email,first_name,last_name,language,active,attr:dept\n";
+  for (const auto& [id, p] : people) {
+    absl::StrAppend(&narrow, id, ",", p.email(), ",", p.first_name(), ",", p.last_name(), ",",
+                    p.language(), ",", p.active() ? "y" : "n", ",", p.attributes().at("dept"),
+                    "\n");
+  }
+  v1::ImportPolicy loose;
+  loose.set_allow_header_change(true);
+  v1::ImportSummary kept = Import("r3", narrow, v1::SYNC_POLICY_DELETE, loose);
+  ASSERT_EQ(kept.status(), v1::IMPORT_STATUS_APPLIED) << kept.message();
+  EXPECT_EQ(kept.updated(), 0);
+  EXPECT_EQ(kept.unchanged(), 10);
+  EXPECT_EQ(RosterById().at("P5").person_type(), v1::PERSON_TYPE_CONTRACTOR);
+  EXPECT_EQ(RosterById().at("P6").seat(), "S-66");
+}
+
 // The pre-import backup streams on a second connection while the diff is computed, and is
 // finished only once the import is certain to apply: an import rejected after that started
 // (a seat the file gives away while its holder stays) leaves no BACKUP file behind, and the
