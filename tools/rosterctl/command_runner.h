@@ -120,6 +120,7 @@ class Runner {
   absl::Status IntegrationsCreate();
   absl::Status IntegrationsList();
   absl::Status IntegrationsShow();
+  absl::Status IntegrationsUpdate();
   absl::Status IntegrationsTest();
   absl::Status IntegrationsScanHostKey();
   absl::Status IntegrationsReprocess();

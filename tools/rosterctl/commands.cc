@@ -99,6 +99,7 @@ absl::Status Runner::Run() {
   if (name == "integrations create") return IntegrationsCreate();
   if (name == "integrations list") return IntegrationsList();
   if (name == "integrations show") return IntegrationsShow();
+  if (name == "integrations update") return IntegrationsUpdate();
   if (name == "integrations test") return IntegrationsTest();
   if (name == "integrations scan-host-key") return IntegrationsScanHostKey();
   if (name == "integrations reprocess") return IntegrationsReprocess();

@@ -58,6 +58,12 @@ int Main(const std::vector<std::string>& args, const EnvLookup& env, std::ostrea
 // Request building, exposed for tests.
 absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     const ParsedArgs& args, const EnvLookup& env, const FileReader& read_file);
+// `integrations update`: the options given applied to `current` (as GetIntegration returned
+// it), with the mask naming only what changes; the endpoint is sent whole (its stored fields
+// plus the changes), also when only the credentials are replaced.
+absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
+    const ParsedArgs& args, const v1::Integration& current, const EnvLookup& env,
+    const FileReader& read_file);
 // Parses one --map value "Source Header=canonical_field" (split at the last '=').
 absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::string_view value);
 

@@ -1,5 +1,5 @@
-// rosterctl integrations create|list|show|test|scan-host-key|reprocess|activate|deactivate|
-// windows|reseal.
+// rosterctl integrations create|list|show|update|test|scan-host-key|reprocess|activate|
+// deactivate|windows|reseal.
 #include <map>
 #include <optional>
 
@@ -361,6 +361,90 @@ absl::StatusOr<std::pair<std::string, std::string>> ParseHeaderMapping(absl::str
   return std::make_pair(source, field);
 }
 
+// The credentials the options give (--password-file, --password-env or --key-file with an
+// optional --passphrase-file), or nullopt when none is given. Errors name the option and path,
+// never a secret.
+absl::StatusOr<std::optional<v1::Credentials>> CredentialsFromArgs(const ParsedArgs& args,
+                                                                   const EnvLookup& env,
+                                                                   const FileReader& read_file) {
+  const int sources = static_cast<int>(args.Has("--password-file")) +
+                      static_cast<int>(args.Has("--password-env")) +
+                      static_cast<int>(args.Has("--key-file"));
+  if (args.Has("--passphrase-file") && !args.Has("--key-file")) {
+    return UsageError("--passphrase-file needs --key-file");
+  }
+  if (sources == 0) return std::nullopt;
+  if (sources > 1) {
+    return UsageError(
+        "give exactly one of --password-file FILE, --password-env VAR, --key-file FILE");
+  }
+  v1::Credentials creds;
+  if (args.Has("--password-file")) {
+    ASSIGN_OR_RETURN(std::string password, ReadSecretLine(args, read_file, "--password-file"));
+    creds.set_password(std::move(password));
+  } else if (args.Has("--password-env")) {
+    const std::string var = args.Get("--password-env");
+    std::optional<std::string> password = env(var);
+    if (!password.has_value() || password->empty()) {
+      return UsageError(
+          absl::StrCat("--password-env: environment variable ", var, " is not set or empty"));
+    }
+    creds.set_password(std::move(*password));
+  } else {
+    const std::string path = args.Get("--key-file");
+    ASSIGN_OR_RETURN(std::string key, ReadSecret(read_file, "--key-file", path));
+    if (key.find("-----BEGIN ") == std::string::npos ||
+        key.find("PRIVATE KEY-----") == std::string::npos) {
+      return UsageError(
+          absl::StrCat("--key-file ", path, " does not hold an OpenSSH or PEM private key"));
+    }
+    creds.mutable_private_key()->set_key_pem(std::move(key));
+    if (args.Has("--passphrase-file")) {
+      ASSIGN_OR_RETURN(std::string passphrase,
+                       ReadSecretLine(args, read_file, "--passphrase-file"));
+      creds.mutable_private_key()->set_passphrase(std::move(passphrase));
+    }
+  }
+  return creds;
+}
+
+// The endpoint options (--host, --port, --user, --host-key, --trust-on-first-use,
+// --max-streams) given, applied to `e`; `max_streams_min` is 1 on create and 0 (back to the
+// default) on update.
+absl::Status ApplyEndpointOptions(const ParsedArgs& args, int max_streams_min,
+                                  v1::SftpEndpoint& e) {
+  if (args.Has("--host")) e.set_host(args.Get("--host"));
+  if (args.Has("--port")) {
+    ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
+    e.set_port(static_cast<int32_t>(port));
+  }
+  if (args.Has("--user")) e.set_username(args.Get("--user"));
+  if (args.Has("--host-key") && args.Has("--trust-on-first-use")) {
+    return UsageError("--host-key and --trust-on-first-use exclude each other");
+  }
+  if (args.Has("--host-key")) {
+    const std::string host_key = args.Get("--host-key");
+    if (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7) {
+      return UsageError(absl::StrCat(
+          "invalid --host-key '", host_key,
+          "' (expected SHA256:<base64>, as `ssh-keygen -lf` or `rosterctl integrations "
+          "scan-host-key` prints it)"));
+    }
+    e.set_host_key_sha256(host_key);
+    e.set_trust_on_first_use(false);
+  }
+  if (args.Has("--trust-on-first-use")) {
+    e.set_host_key_sha256("");
+    e.set_trust_on_first_use(true);
+  }
+  if (args.Has("--max-streams")) {
+    ASSIGN_OR_RETURN(int64_t streams,
+                     ParseInt(args.Get("--max-streams"), "--max-streams", max_streams_min, 8));
+    e.set_max_streams(static_cast<int32_t>(streams));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     const ParsedArgs& args, const EnvLookup& env, const FileReader& read_file) {
   for (const char* required : {"--name", "--direction", "--host", "--user"}) {
@@ -375,27 +459,15 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   ASSIGN_OR_RETURN(v1::RunDirection direction,
                    ParseDirection(args.Get("--direction"), "--direction"));
   i.set_direction(direction);
-  v1::SftpEndpoint& e = *i.mutable_endpoint();
-  e.set_host(args.Get("--host"));
-  ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
-  e.set_port(static_cast<int32_t>(port));
-  e.set_username(args.Get("--user"));
-  const std::string host_key = args.Get("--host-key");
-  e.set_trust_on_first_use(args.Has("--trust-on-first-use"));
-  if (host_key.empty() && !e.trust_on_first_use()) {
+  if (!args.Has("--host-key") && !args.Has("--trust-on-first-use")) {
     return UsageError(
         "missing --host-key (or --trust-on-first-use to pin the key seen at "
         "activation)");
   }
-  if (!host_key.empty() && (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7)) {
-    return UsageError(absl::StrCat("invalid --host-key '", host_key,
-                                   "' (expected SHA256:<base64>, as `ssh-keygen -lf` prints it)"));
-  }
-  e.set_host_key_sha256(host_key);
-  if (args.Has("--max-streams")) {
-    ASSIGN_OR_RETURN(int64_t streams, ParseInt(args.Get("--max-streams"), "--max-streams", 1, 8));
-    e.set_max_streams(static_cast<int32_t>(streams));
-  }
+  v1::SftpEndpoint& e = *i.mutable_endpoint();
+  ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
+  e.set_port(static_cast<int32_t>(port));
+  RETURN_IF_ERROR(ApplyEndpointOptions(args, /*max_streams_min=*/1, e));
   i.set_schedule(args.Get("--schedule"));
   i.set_time_zone(args.Get("--time-zone"));
   i.set_active(!args.Has("--inactive"));
@@ -464,42 +536,61 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     s.mutable_upload()->set_temp_suffix(args.Get("--temp-suffix"));
   }
 
-  const int sources = static_cast<int>(args.Has("--password-file")) +
-                      static_cast<int>(args.Has("--password-env")) +
-                      static_cast<int>(args.Has("--key-file"));
-  if (sources != 1) {
+  ASSIGN_OR_RETURN(std::optional<v1::Credentials> credentials,
+                   CredentialsFromArgs(args, env, read_file));
+  if (!credentials.has_value()) {
     return UsageError(
         "give exactly one of --password-file FILE, --password-env VAR, --key-file FILE");
   }
-  if (args.Has("--passphrase-file") && !args.Has("--key-file")) {
-    return UsageError("--passphrase-file needs --key-file");
+  *request.mutable_credentials() = *std::move(credentials);
+  return request;
+}
+
+absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
+    const ParsedArgs& args, const v1::Integration& current, const EnvLookup& env,
+    const FileReader& read_file) {
+  v1::UpdateIntegrationRequest request;
+  v1::Integration& i = *request.mutable_integration();
+  i.set_tenant_id(current.tenant_id());
+  i.set_integration_id(current.integration_id());
+  auto mask = [&](const char* path) { request.mutable_update_mask()->add_paths(path); };
+  if (args.Has("--name")) {
+    if (args.Get("--name").empty()) return UsageError("--name cannot be empty");
+    i.set_name(args.Get("--name"));
+    mask("name");
   }
-  v1::Credentials& creds = *request.mutable_credentials();
-  if (args.Has("--password-file")) {
-    ASSIGN_OR_RETURN(std::string password, ReadSecretLine(args, read_file, "--password-file"));
-    creds.set_password(std::move(password));
-  } else if (args.Has("--password-env")) {
-    const std::string var = args.Get("--password-env");
-    std::optional<std::string> password = env(var);
-    if (!password.has_value() || password->empty()) {
-      return UsageError(
-          absl::StrCat("--password-env: environment variable ", var, " is not set or empty"));
-    }
-    creds.set_password(std::move(*password));
-  } else {
-    const std::string path = args.Get("--key-file");
-    ASSIGN_OR_RETURN(std::string key, ReadSecret(read_file, "--key-file", path));
-    if (key.find("-----BEGIN ") == std::string::npos ||
-        key.find("PRIVATE KEY-----") == std::string::npos) {
-      return UsageError(
-          absl::StrCat("--key-file ", path, " does not hold an OpenSSH or PEM private key"));
-    }
-    creds.mutable_private_key()->set_key_pem(std::move(key));
-    if (args.Has("--passphrase-file")) {
-      ASSIGN_OR_RETURN(std::string passphrase,
-                       ReadSecretLine(args, read_file, "--passphrase-file"));
-      creds.mutable_private_key()->set_passphrase(std::move(passphrase));
-    }
+  // The endpoint is replaced whole: the stored one with the given options applied.
+  bool endpoint_given = false;
+  for (const char* option : {"--host", "--port", "--user", "--host-key", "--trust-on-first-use",
+                             "--max-streams"}) {
+    endpoint_given |= args.Has(option);
+  }
+  ASSIGN_OR_RETURN(std::optional<v1::Credentials> credentials,
+                   CredentialsFromArgs(args, env, read_file));
+  if (endpoint_given || credentials.has_value()) {
+    // New credentials alone still name the endpoint (unchanged) in the mask: an empty mask
+    // would mean every field.
+    *i.mutable_endpoint() = current.endpoint();
+    RETURN_IF_ERROR(ApplyEndpointOptions(args, /*max_streams_min=*/0, *i.mutable_endpoint()));
+    mask("endpoint");
+  }
+  if (credentials.has_value()) *request.mutable_credentials() = *std::move(credentials);
+  if (args.Has("--schedule") && args.Has("--manual-only")) {
+    return UsageError("--schedule and --manual-only exclude each other");
+  }
+  if (args.Has("--schedule") || args.Has("--manual-only")) {
+    i.set_schedule(args.Get("--schedule"));
+    mask("schedule");
+  }
+  if (args.Has("--time-zone")) {
+    i.set_time_zone(args.Get("--time-zone"));
+    mask("time_zone");
+  }
+  if (request.update_mask().paths().empty()) {
+    return UsageError(
+        "nothing to change: give --name, --host, --port, --user, --host-key, "
+        "--trust-on-first-use, --max-streams, --password-file, --password-env, --key-file, "
+        "--schedule, --manual-only or --time-zone");
   }
   return request;
 }
@@ -521,6 +612,17 @@ absl::Status Runner::SetIntegrationActive(bool active) {
 
 absl::Status Runner::IntegrationsActivate() { return SetIntegrationActive(true); }
 absl::Status Runner::IntegrationsDeactivate() { return SetIntegrationActive(false); }
+
+absl::Status Runner::IntegrationsUpdate() {
+  ASSIGN_OR_RETURN(v1::Integration current, GetIntegration(args_.positionals[0]));
+  ASSIGN_OR_RETURN(v1::UpdateIntegrationRequest request,
+                   BuildUpdateIntegrationRequest(args_, current, ctx_.env, ctx_.read_file));
+  v1::Integration response;
+  RETURN_IF_ERROR(Call(ctx_.stubs->integrations.get(),
+                       &v1::IntegrationService::StubInterface::UpdateIntegration, request,
+                       &response));
+  return PrintIntegration(response);
+}
 
 absl::Status Runner::IntegrationsWindows() {
   v1::UpdateIntegrationRequest request;

@@ -3,10 +3,12 @@
 // the roster), then an export, all driven through the services' RPCs and rosterctl.
 #include <sys/wait.h>
 
+#include <fstream>
 #include <map>
 #include <set>
 
 #include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -445,6 +447,70 @@ TEST_F(NightlyE2eTest, HeldRunApprovedThroughTheScheduler) {
   v1::Run cancelled;
   EXPECT_EQ(runs_->CancelRun(Ctx().get(), cancel, &cancelled).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+// An operator rotates the integration's credentials (key to password) and sets its stream
+// count with `rosterctl integrations update`: a wrong password is refused by the activation
+// test and changes nothing; the right one is stored, the rest of the integration kept, and the
+// next run logs in with it.
+TEST_F(NightlyE2eTest, CredentialsRotatedWithRosterctlUpdate) {
+  v1::Integration import = CreateImportIntegration();
+  const std::string wrong = dir_ + "/wrong-password";
+  const std::string right = dir_ + "/password";
+  for (const auto& [path, text] : {std::pair<std::string, std::string>{wrong, "not-the-password"},
+                                   {right, sshd_->password()}}) {
+    std::ofstream f(path);
+    f << text << "\n";
+    ASSERT_TRUE(f.good()) << path;
+  }
+  auto update = [&](const std::string& password_file, const std::string& out) {
+    return testing::RunCommand({RS_ROSTERCTL_BIN, "--scheduler", scheduler_.address(), "--tenant",
+                                kTenant, "integrations", "update", import.integration_id(),
+                                "--password-file", password_file, "--max-streams", "3"},
+                               out);
+  };
+  auto get = [&] {
+    v1::GetIntegrationRequest req;
+    req.set_tenant_id(kTenant);
+    req.set_integration_id(import.integration_id());
+    v1::Integration out;
+    EXPECT_TRUE(integrations_->GetIntegration(Ctx().get(), req, &out).ok());
+    return out;
+  };
+
+  EXPECT_NE(update(wrong, dir_ + "/update-wrong.out"), 0);
+  std::string refused = testing::ReadFileOrDie(dir_ + "/update-wrong.out");
+  EXPECT_THAT(refused, HasSubstr("auth"));
+  v1::Integration unchanged = get();
+  EXPECT_EQ(unchanged.credential_kind(), v1::CREDENTIAL_KIND_PRIVATE_KEY);
+  EXPECT_EQ(unchanged.endpoint().max_streams(), 0);
+
+  ASSERT_EQ(update(right, dir_ + "/update.out"), 0)
+      << testing::ReadFileOrDie(dir_ + "/update.out") << " logs: " << dir_;
+  v1::Integration rotated = get();
+  EXPECT_EQ(rotated.credential_kind(), v1::CREDENTIAL_KIND_PASSWORD);
+  EXPECT_EQ(rotated.endpoint().max_streams(), 3);
+  EXPECT_EQ(rotated.endpoint().host_key_sha256(), import.endpoint().host_key_sha256());
+  EXPECT_EQ(rotated.endpoint().username(), import.endpoint().username());
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(rotated.import_settings(),
+                                                                 import.import_settings()))
+      << rotated.import_settings().DebugString();
+  EXPECT_EQ(rotated.schedule(), import.schedule());
+  EXPECT_TRUE(rotated.active());
+
+  ASSERT_TRUE(sshd_->WriteHomeFile("hr-drop/roster_20261120.csv", kNightOne).ok());
+  v1::Run run = RunAndWait(import.integration_id());
+  EXPECT_EQ(run.state(), v1::RUN_STATE_SUCCEEDED) << run.DebugString() << " logs: " << dir_;
+  EXPECT_EQ(People().size(), 5u);
+
+  for (const std::string& out : {dir_ + "/update-wrong.out", dir_ + "/update.out"}) {
+    EXPECT_THAT(testing::ReadFileOrDie(out), Not(HasSubstr(sshd_->password()))) << out;
+  }
+  for (const char* name : {"backup", "roster", "sftp-transfer", "scheduler"}) {
+    std::string log = testing::ReadFileOrDie(dir_ + "/" + name + ".log");
+    EXPECT_THAT(log, Not(HasSubstr(sshd_->password()))) << name;
+    EXPECT_THAT(log, Not(HasSubstr("not-the-password"))) << name;
+  }
 }
 
 TEST_F(NightlyE2eTest, TenantsSeeOnlyTheirOwnData) {

@@ -1,4 +1,4 @@
-// rosterctl integrations activate|deactivate|windows|reseal and the create options for
+// rosterctl integrations activate|deactivate|update|windows|reseal and the create options for
 // schedule rules and trust on first use, against a fake IntegrationService on an in-process
 // channel.
 #include <grpcpp/grpcpp.h>
@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tools/rosterctl/commands.h"
@@ -18,6 +19,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class FakeIntegrations : public v1::IntegrationService::Service {
  public:
@@ -36,6 +38,14 @@ class FakeIntegrations : public v1::IntegrationService::Service {
     resp->mutable_endpoint()->set_host_key_sha256("SHA256:pinned");
     return grpc::Status::OK;
   }
+  grpc::Status GetIntegration(grpc::ServerContext*, const v1::GetIntegrationRequest* req,
+                              v1::Integration* resp) override {
+    if (req->integration_id() != current.integration_id()) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no integration " + req->integration_id());
+    }
+    *resp = current;
+    return grpc::Status::OK;
+  }
   grpc::Status ResealCredentials(grpc::ServerContext*, const v1::ResealCredentialsRequest* req,
                                  v1::ResealCredentialsResponse* resp) override {
     reseal = *req;
@@ -45,6 +55,7 @@ class FakeIntegrations : public v1::IntegrationService::Service {
   v1::CreateIntegrationRequest created;
   v1::UpdateIntegrationRequest updated;
   grpc::Status update_error = grpc::Status::OK;
+  v1::Integration current;  // what GetIntegration returns
   v1::ResealCredentialsRequest reseal;
   v1::ResealCredentialsResponse reseal_response;
 };
@@ -188,6 +199,108 @@ TEST_F(IntegrationCommandsTest, WindowsReplacesOnlyWhatIsGiven) {
   Result nothing = Run({"integrations", "windows", "int-1"});
   EXPECT_EQ(nothing.code, 2);
   EXPECT_THAT(nothing.err, HasSubstr("nothing to change"));
+}
+
+// The stored integration `integrations update` starts from.
+v1::Integration Stored() {
+  v1::Integration i;
+  i.set_tenant_id("acme");
+  i.set_integration_id("int-1");
+  i.set_name("HR");
+  i.set_direction(v1::RUN_DIRECTION_IMPORT);
+  v1::SftpEndpoint& e = *i.mutable_endpoint();
+  e.set_host("sftp.acme.test");
+  e.set_port(2222);
+  e.set_username("hr");
+  e.set_host_key_sha256("SHA256:abc");
+  i.set_schedule("0 2 * * *");
+  i.set_time_zone("Europe/Berlin");
+  i.mutable_import_settings()->set_remote_folder("in");
+  i.set_active(true);
+  return i;
+}
+
+TEST_F(IntegrationCommandsTest, UpdateSendsTheStoredEndpointWithOnlyTheGivenChanges) {
+  fake_.current = Stored();
+  Result r = Run({"integrations", "update", "int-1", "--max-streams", "3"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(fake_.updated.update_mask().paths(), ElementsAre("endpoint"));
+  const v1::SftpEndpoint& e = fake_.updated.integration().endpoint();
+  EXPECT_EQ(e.host(), "sftp.acme.test");
+  EXPECT_EQ(e.port(), 2222);
+  EXPECT_EQ(e.username(), "hr");
+  EXPECT_EQ(e.host_key_sha256(), "SHA256:abc");
+  EXPECT_EQ(e.max_streams(), 3);
+  EXPECT_EQ(fake_.updated.integration().tenant_id(), "acme");
+  EXPECT_EQ(fake_.updated.integration().integration_id(), "int-1");
+  EXPECT_FALSE(fake_.updated.has_credentials());
+  EXPECT_THAT(r.out, HasSubstr("up to 3 per file"));
+
+  // Back to the default, a new pin and a new user; name and schedule in the same call.
+  Result more = Run({"integrations", "update", "int-1", "--max-streams", "0", "--user", "hr2",
+                     "--host-key", "SHA256:new", "--name", "HR (new server)", "--manual-only"});
+  ASSERT_EQ(more.code, 0) << more.err;
+  EXPECT_THAT(fake_.updated.update_mask().paths(), ElementsAre("name", "endpoint", "schedule"));
+  EXPECT_EQ(fake_.updated.integration().endpoint().max_streams(), 0);
+  EXPECT_EQ(fake_.updated.integration().endpoint().username(), "hr2");
+  EXPECT_EQ(fake_.updated.integration().endpoint().host_key_sha256(), "SHA256:new");
+  EXPECT_EQ(fake_.updated.integration().endpoint().host(), "sftp.acme.test");
+  EXPECT_EQ(fake_.updated.integration().name(), "HR (new server)");
+  EXPECT_EQ(fake_.updated.integration().schedule(), "");
+
+  // Trust on first use drops the pin.
+  Result tofu = Run({"integrations", "update", "int-1", "--trust-on-first-use"});
+  ASSERT_EQ(tofu.code, 0) << tofu.err;
+  EXPECT_TRUE(fake_.updated.integration().endpoint().trust_on_first_use());
+  EXPECT_EQ(fake_.updated.integration().endpoint().host_key_sha256(), "");
+}
+
+TEST_F(IntegrationCommandsTest, UpdateReplacesCredentialsWithTheEndpointUnchanged) {
+  fake_.current = Stored();
+  Result r = Run({"integrations", "update", "int-1", "--password-file", "/pw"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  // An empty mask would mean every field: the endpoint, unchanged, is named instead.
+  EXPECT_THAT(fake_.updated.update_mask().paths(), ElementsAre("endpoint"));
+  EXPECT_EQ(fake_.updated.integration().endpoint().SerializeAsString(),
+            fake_.current.endpoint().SerializeAsString());
+  EXPECT_EQ(fake_.updated.credentials().password(), "pw");
+  EXPECT_THAT(r.out, Not(HasSubstr("pw\n")));
+
+  // The server's refusal (its connection test failed) is the command's error.
+  fake_.update_error = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                                    "activation: connection test failed at step \"auth\"");
+  Result refused = Run({"integrations", "update", "int-1", "--password-file", "/pw"});
+  EXPECT_NE(refused.code, 0);
+  EXPECT_THAT(refused.err, HasSubstr("step \"auth\""));
+}
+
+TEST_F(IntegrationCommandsTest, UpdateRefusesContradictionsAndNothingToChange) {
+  fake_.current = Stored();
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{}, "nothing to change"},
+           {{"--host-key", "SHA256:x", "--trust-on-first-use"}, "exclude each other"},
+           {{"--host-key", "abc"}, "invalid --host-key"},
+           {{"--max-streams", "9"}, "--max-streams"},
+           {{"--schedule", "0 3 * * *", "--manual-only"}, "exclude each other"},
+           {{"--name", ""}, "--name cannot be empty"},
+           {{"--passphrase-file", "/pw"}, "--passphrase-file needs --key-file"},
+           {{"--password-file", "/pw", "--password-env", "PW"}, "exactly one of"},
+       }) {
+    std::vector<std::string> args = {"integrations", "update", "int-1"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    fake_.updated.Clear();
+    Result r = Run(args);
+    EXPECT_EQ(r.code, 2) << absl::StrJoin(c.args, " ");
+    EXPECT_THAT(r.err, HasSubstr(c.error)) << absl::StrJoin(c.args, " ");
+    EXPECT_FALSE(fake_.updated.has_integration()) << absl::StrJoin(c.args, " ");
+  }
+  Result missing = Run({"integrations", "update", "int-9", "--max-streams", "2"});
+  EXPECT_NE(missing.code, 0);
+  EXPECT_THAT(missing.err, HasSubstr("no integration int-9"));
 }
 
 TEST_F(IntegrationCommandsTest, ResealPrintsCountsAndFailsWhenSomeCouldNotBeOpened) {
