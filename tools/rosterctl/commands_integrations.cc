@@ -408,40 +408,20 @@ absl::StatusOr<std::optional<v1::Credentials>> CredentialsFromArgs(const ParsedA
   return creds;
 }
 
-// The endpoint options (--host, --port, --user, --host-key, --trust-on-first-use,
-// --max-streams) given, applied to `e`; `max_streams_min` is 1 on create and 0 (back to the
-// default) on update.
-absl::Status ApplyEndpointOptions(const ParsedArgs& args, int max_streams_min,
-                                  v1::SftpEndpoint& e) {
-  if (args.Has("--host")) e.set_host(args.Get("--host"));
-  if (args.Has("--port")) {
-    ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
-    e.set_port(static_cast<int32_t>(port));
+// Checks --host-key (SHA256:<base64>).
+absl::Status CheckHostKeyOption(const std::string& host_key) {
+  if (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7) {
+    return UsageError(absl::StrCat("invalid --host-key '", host_key,
+                                   "' (expected SHA256:<base64>, as `ssh-keygen -lf` prints it)"));
   }
-  if (args.Has("--user")) e.set_username(args.Get("--user"));
-  if (args.Has("--host-key") && args.Has("--trust-on-first-use")) {
-    return UsageError("--host-key and --trust-on-first-use exclude each other");
-  }
-  if (args.Has("--host-key")) {
-    const std::string host_key = args.Get("--host-key");
-    if (!absl::StartsWith(host_key, "SHA256:") || host_key.size() == 7) {
-      return UsageError(absl::StrCat(
-          "invalid --host-key '", host_key,
-          "' (expected SHA256:<base64>, as `ssh-keygen -lf` or `rosterctl integrations "
-          "scan-host-key` prints it)"));
-    }
-    e.set_host_key_sha256(host_key);
-    e.set_trust_on_first_use(false);
-  }
-  if (args.Has("--trust-on-first-use")) {
-    e.set_host_key_sha256("");
-    e.set_trust_on_first_use(true);
-  }
-  if (args.Has("--max-streams")) {
-    ASSIGN_OR_RETURN(int64_t streams,
-                     ParseInt(args.Get("--max-streams"), "--max-streams", max_streams_min, 8));
-    e.set_max_streams(static_cast<int32_t>(streams));
-  }
+  return absl::OkStatus();
+}
+
+// --max-streams in [min, 8] into `e`, if given (1 on create; 0, the default, on update).
+absl::Status ApplyMaxStreamsOption(const ParsedArgs& args, int64_t min, v1::SftpEndpoint& e) {
+  if (!args.Has("--max-streams")) return absl::OkStatus();
+  ASSIGN_OR_RETURN(int64_t streams, ParseInt(args.Get("--max-streams"), "--max-streams", min, 8));
+  e.set_max_streams(static_cast<int32_t>(streams));
   return absl::OkStatus();
 }
 
@@ -459,15 +439,21 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   ASSIGN_OR_RETURN(v1::RunDirection direction,
                    ParseDirection(args.Get("--direction"), "--direction"));
   i.set_direction(direction);
-  if (!args.Has("--host-key") && !args.Has("--trust-on-first-use")) {
+  v1::SftpEndpoint& e = *i.mutable_endpoint();
+  e.set_host(args.Get("--host"));
+  ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
+  e.set_port(static_cast<int32_t>(port));
+  e.set_username(args.Get("--user"));
+  const std::string host_key = args.Get("--host-key");
+  e.set_trust_on_first_use(args.Has("--trust-on-first-use"));
+  if (host_key.empty() && !e.trust_on_first_use()) {
     return UsageError(
         "missing --host-key (or --trust-on-first-use to pin the key seen at "
         "activation)");
   }
-  v1::SftpEndpoint& e = *i.mutable_endpoint();
-  ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
-  e.set_port(static_cast<int32_t>(port));
-  RETURN_IF_ERROR(ApplyEndpointOptions(args, /*max_streams_min=*/1, e));
+  if (!host_key.empty()) RETURN_IF_ERROR(CheckHostKeyOption(host_key));
+  e.set_host_key_sha256(host_key);
+  RETURN_IF_ERROR(ApplyMaxStreamsOption(args, 1, e));
   i.set_schedule(args.Get("--schedule"));
   i.set_time_zone(args.Get("--time-zone"));
   i.set_active(!args.Has("--inactive"));
@@ -554,6 +540,9 @@ absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
   i.set_tenant_id(current.tenant_id());
   i.set_integration_id(current.integration_id());
   auto mask = [&](const char* path) { request.mutable_update_mask()->add_paths(path); };
+  if (args.Has("--host-key") && args.Has("--trust-on-first-use")) {
+    return UsageError("--host-key and --trust-on-first-use exclude each other");
+  }
   if (args.Has("--name")) {
     if (args.Get("--name").empty()) return UsageError("--name cannot be empty");
     i.set_name(args.Get("--name"));
@@ -570,8 +559,24 @@ absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
   if (endpoint_given || credentials.has_value()) {
     // New credentials alone still name the endpoint (unchanged) in the mask: an empty mask
     // would mean every field.
-    *i.mutable_endpoint() = current.endpoint();
-    RETURN_IF_ERROR(ApplyEndpointOptions(args, /*max_streams_min=*/0, *i.mutable_endpoint()));
+    v1::SftpEndpoint& e = *i.mutable_endpoint();
+    e = current.endpoint();
+    if (args.Has("--host")) e.set_host(args.Get("--host"));
+    if (args.Has("--port")) {
+      ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
+      e.set_port(static_cast<int32_t>(port));
+    }
+    if (args.Has("--user")) e.set_username(args.Get("--user"));
+    if (args.Has("--host-key")) {
+      RETURN_IF_ERROR(CheckHostKeyOption(args.Get("--host-key")));
+      e.set_host_key_sha256(args.Get("--host-key"));
+      e.set_trust_on_first_use(false);
+    }
+    if (args.Has("--trust-on-first-use")) {
+      e.set_host_key_sha256("");
+      e.set_trust_on_first_use(true);
+    }
+    RETURN_IF_ERROR(ApplyMaxStreamsOption(args, 0, e));
     mask("endpoint");
   }
   if (credentials.has_value()) *request.mutable_credentials() = *std::move(credentials);
@@ -614,6 +619,11 @@ absl::Status Runner::IntegrationsActivate() { return SetIntegrationActive(true);
 absl::Status Runner::IntegrationsDeactivate() { return SetIntegrationActive(false); }
 
 absl::Status Runner::IntegrationsUpdate() {
+  // A usage mistake is reported as one (exit 2) before anything is read from the scheduler.
+  v1::Integration placeholder;
+  placeholder.set_integration_id(args_.positionals[0]);
+  RETURN_IF_ERROR(
+      BuildUpdateIntegrationRequest(args_, placeholder, ctx_.env, ctx_.read_file).status());
   ASSIGN_OR_RETURN(v1::Integration current, GetIntegration(args_.positionals[0]));
   ASSIGN_OR_RETURN(v1::UpdateIntegrationRequest request,
                    BuildUpdateIntegrationRequest(args_, current, ctx_.env, ctx_.read_file));

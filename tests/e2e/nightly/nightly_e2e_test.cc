@@ -450,8 +450,8 @@ TEST_F(NightlyE2eTest, HeldRunApprovedThroughTheScheduler) {
 }
 
 // An operator rotates the integration's credentials (key to password) and sets its stream
-// count with `rosterctl integrations update`: a wrong password is refused by the activation
-// test and changes nothing; the right one is stored, the rest of the integration kept, and the
+// count with `rosterctl integrations update`: a wrong password alone is refused by the
+// activation test and changes nothing; the right one is stored, the rest of the integration kept, and the
 // next run logs in with it.
 TEST_F(NightlyE2eTest, CredentialsRotatedWithRosterctlUpdate) {
   v1::Integration import = CreateImportIntegration();
@@ -463,11 +463,12 @@ TEST_F(NightlyE2eTest, CredentialsRotatedWithRosterctlUpdate) {
     f << text << "\n";
     ASSERT_TRUE(f.good()) << path;
   }
-  auto update = [&](const std::string& password_file, const std::string& out) {
-    return testing::RunCommand({RS_ROSTERCTL_BIN, "--scheduler", scheduler_.address(), "--tenant",
-                                kTenant, "integrations", "update", import.integration_id(),
-                                "--password-file", password_file, "--max-streams", "3"},
-                               out);
+  auto update = [&](const std::vector<std::string>& options, const std::string& out) {
+    std::vector<std::string> argv = {RS_ROSTERCTL_BIN, "--scheduler",  scheduler_.address(),
+                                     "--tenant",       kTenant,        "integrations",
+                                     "update",         import.integration_id()};
+    argv.insert(argv.end(), options.begin(), options.end());
+    return testing::RunCommand(argv, out);
   };
   auto get = [&] {
     v1::GetIntegrationRequest req;
@@ -478,14 +479,15 @@ TEST_F(NightlyE2eTest, CredentialsRotatedWithRosterctlUpdate) {
     return out;
   };
 
-  EXPECT_NE(update(wrong, dir_ + "/update-wrong.out"), 0);
+  // New credentials alone (the endpoint unchanged) are tested before they are stored.
+  EXPECT_NE(update({"--password-file", wrong}, dir_ + "/update-wrong.out"), 0);
   std::string refused = testing::ReadFileOrDie(dir_ + "/update-wrong.out");
   EXPECT_THAT(refused, HasSubstr("auth"));
   v1::Integration unchanged = get();
   EXPECT_EQ(unchanged.credential_kind(), v1::CREDENTIAL_KIND_PRIVATE_KEY);
   EXPECT_EQ(unchanged.endpoint().max_streams(), 0);
 
-  ASSERT_EQ(update(right, dir_ + "/update.out"), 0)
+  ASSERT_EQ(update({"--password-file", right, "--max-streams", "3"}, dir_ + "/update.out"), 0)
       << testing::ReadFileOrDie(dir_ + "/update.out") << " logs: " << dir_;
   v1::Integration rotated = get();
   EXPECT_EQ(rotated.credential_kind(), v1::CREDENTIAL_KIND_PASSWORD);

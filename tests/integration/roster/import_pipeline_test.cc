@@ -598,21 +598,31 @@ TEST_F(ImportPipelineTest, EveryChangedFieldIsFoundAndOnlyEqualRowsAreUnchanged)
   EXPECT_EQ(people["P7"].attributes().at("dept"), "Finance");
   EXPECT_EQ(people["P9"].attributes().at("badge"), "B9");
 
-  // A file without the seat and person_type columns: those are kept, nothing changes.
+  // A file without the seat and person_type columns: those are kept and are no change; P3's
+  // new first name is.
   std::string narrow = "person_id,email,first_name,last_name,language,active,attr:dept\n";
   for (const auto& [id, p] : people) {
-    absl::StrAppend(&narrow, id, ",", p.email(), ",", p.first_name(), ",", p.last_name(), ",",
-                    p.language(), ",", p.active() ? "y" : "n", ",", p.attributes().at("dept"),
-                    "\n");
+    absl::StrAppend(&narrow, id, ",", p.email(), ",", p.first_name(), id == "P3" ? "x" : "", ",",
+                    p.last_name(), ",", p.language(), ",", p.active() ? "y" : "n", ",",
+                    p.attributes().at("dept"), "\n");
   }
   v1::ImportPolicy loose;
   loose.set_allow_header_change(true);
   v1::ImportSummary kept = Import("r3", narrow, v1::SYNC_POLICY_DELETE, loose);
   ASSERT_EQ(kept.status(), v1::IMPORT_STATUS_APPLIED) << kept.message();
-  EXPECT_EQ(kept.updated(), 0);
-  EXPECT_EQ(kept.unchanged(), 10);
-  EXPECT_EQ(RosterById().at("P5").person_type(), v1::PERSON_TYPE_CONTRACTOR);
-  EXPECT_EQ(RosterById().at("P6").seat(), "S-66");
+  EXPECT_EQ(kept.updated(), 1);
+  EXPECT_EQ(kept.unchanged(), 9);
+  people = RosterById();
+  EXPECT_EQ(people.at("P3").first_name(), "F3x");
+  EXPECT_EQ(people.at("P5").person_type(), v1::PERSON_TYPE_CONTRACTOR);
+  EXPECT_EQ(people.at("P6").seat(), "S-66");
+
+  // The same file from another integration: every row changes its source, nothing else.
+  v1::ImportSummary moved = Import("r4", narrow, v1::SYNC_POLICY_DELETE, loose, {}, "int_2");
+  ASSERT_EQ(moved.status(), v1::IMPORT_STATUS_APPLIED) << moved.message();
+  EXPECT_EQ(moved.updated(), 10);
+  EXPECT_EQ(moved.unchanged(), 0);
+  for (const auto& [id, p] : RosterById()) EXPECT_EQ(p.source_integration_id(), "int_2") << id;
 }
 
 // The pre-import backup streams on a second connection while the diff is computed, and is

@@ -91,6 +91,7 @@ class IntegrationCommandsTest : public ::testing::Test {
     ctx.env = env;
     ctx.read_file = [](const std::string& path, size_t) -> absl::StatusOr<std::string> {
       if (path == "/pw") return std::string("pw\n");
+      if (path == "/rotated") return std::string("rotated-s3cret\n");
       return absl::NotFoundError("cannot read " + path);
     };
     const int code = RunCommand(*parsed, ctx);
@@ -257,21 +258,41 @@ TEST_F(IntegrationCommandsTest, UpdateSendsTheStoredEndpointWithOnlyTheGivenChan
 
 TEST_F(IntegrationCommandsTest, UpdateReplacesCredentialsWithTheEndpointUnchanged) {
   fake_.current = Stored();
-  Result r = Run({"integrations", "update", "int-1", "--password-file", "/pw"});
+  Result r = Run({"integrations", "update", "int-1", "--password-file", "/rotated"});
   ASSERT_EQ(r.code, 0) << r.err;
   // An empty mask would mean every field: the endpoint, unchanged, is named instead.
   EXPECT_THAT(fake_.updated.update_mask().paths(), ElementsAre("endpoint"));
   EXPECT_EQ(fake_.updated.integration().endpoint().SerializeAsString(),
             fake_.current.endpoint().SerializeAsString());
-  EXPECT_EQ(fake_.updated.credentials().password(), "pw");
-  EXPECT_THAT(r.out, Not(HasSubstr("pw\n")));
+  EXPECT_EQ(fake_.updated.credentials().password(), "rotated-s3cret");
+  EXPECT_THAT(r.out, Not(HasSubstr("s3cret")));
+  EXPECT_THAT(r.err, Not(HasSubstr("s3cret")));
 
   // The server's refusal (its connection test failed) is the command's error.
   fake_.update_error = grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                                     "activation: connection test failed at step \"auth\"");
-  Result refused = Run({"integrations", "update", "int-1", "--password-file", "/pw"});
+  Result refused = Run({"integrations", "update", "int-1", "--password-file", "/rotated"});
   EXPECT_NE(refused.code, 0);
   EXPECT_THAT(refused.err, HasSubstr("step \"auth\""));
+  EXPECT_THAT(refused.err, Not(HasSubstr("s3cret")));
+}
+
+// Create keeps accepting both a pin and trust on first use (the pin wins on the server), and
+// an empty --host-key with trust on first use; update refuses the pair (ambiguous there).
+TEST_F(IntegrationCommandsTest, CreateTakesAPinWithTrustOnFirstUse) {
+  std::vector<std::string> both = CreateArgs();
+  both.insert(both.end(), {"--host-key", "SHA256:abc", "--trust-on-first-use"});
+  Result r = Run(both);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(fake_.created.integration().endpoint().host_key_sha256(), "SHA256:abc");
+  EXPECT_TRUE(fake_.created.integration().endpoint().trust_on_first_use());
+
+  std::vector<std::string> empty_pin = CreateArgs();
+  empty_pin.insert(empty_pin.end(), {"--host-key", "", "--trust-on-first-use"});
+  Result e = Run(empty_pin);
+  ASSERT_EQ(e.code, 0) << e.err;
+  EXPECT_EQ(fake_.created.integration().endpoint().host_key_sha256(), "");
+  EXPECT_TRUE(fake_.created.integration().endpoint().trust_on_first_use());
 }
 
 TEST_F(IntegrationCommandsTest, UpdateRefusesContradictionsAndNothingToChange) {
@@ -298,6 +319,10 @@ TEST_F(IntegrationCommandsTest, UpdateRefusesContradictionsAndNothingToChange) {
     EXPECT_THAT(r.err, HasSubstr(c.error)) << absl::StrJoin(c.args, " ");
     EXPECT_FALSE(fake_.updated.has_integration()) << absl::StrJoin(c.args, " ");
   }
+  // Usage mistakes are reported before the integration is read (exit 2, not NOT_FOUND).
+  Result early = Run({"integrations", "update", "int-9", "--max-streams", "9"});
+  EXPECT_EQ(early.code, 2);
+  EXPECT_THAT(early.err, HasSubstr("--max-streams"));
   Result missing = Run({"integrations", "update", "int-9", "--max-streams", "2"});
   EXPECT_NE(missing.code, 0);
   EXPECT_THAT(missing.err, HasSubstr("no integration int-9"));
