@@ -58,9 +58,9 @@ int Main(const std::vector<std::string>& args, const EnvLookup& env, std::ostrea
 // Request building, exposed for tests.
 absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
     const ParsedArgs& args, const EnvLookup& env, const FileReader& read_file);
-// `integrations update`: the options given applied to `current` (as GetIntegration returned
-// it), with the mask naming only what changes; the endpoint is sent whole (its stored fields
-// plus the changes), also when only the credentials are replaced.
+// `integrations update`: the options given applied to `current` (its ids, and its endpoint as
+// the base of the endpoint options), with the mask naming only what changes; the endpoint is
+// sent whole (the base plus the changes), also when only the credentials are replaced.
 absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
     const ParsedArgs& args, const v1::Integration& current, const EnvLookup& env,
     const FileReader& read_file);

@@ -532,6 +532,26 @@ absl::StatusOr<v1::CreateIntegrationRequest> BuildCreateIntegrationRequest(
   return request;
 }
 
+// The endpoint options of `integrations update` given, applied to `e`.
+absl::Status ApplyEndpointUpdateOptions(const ParsedArgs& args, v1::SftpEndpoint& e) {
+  if (args.Has("--host")) e.set_host(args.Get("--host"));
+  if (args.Has("--port")) {
+    ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
+    e.set_port(static_cast<int32_t>(port));
+  }
+  if (args.Has("--user")) e.set_username(args.Get("--user"));
+  if (args.Has("--host-key")) {
+    RETURN_IF_ERROR(CheckHostKeyOption(args.Get("--host-key")));
+    e.set_host_key_sha256(args.Get("--host-key"));
+    e.set_trust_on_first_use(false);
+  }
+  if (args.Has("--trust-on-first-use")) {
+    e.set_host_key_sha256("");
+    e.set_trust_on_first_use(true);
+  }
+  return ApplyMaxStreamsOption(args, 0, e);
+}
+
 absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
     const ParsedArgs& args, const v1::Integration& current, const EnvLookup& env,
     const FileReader& read_file) {
@@ -559,24 +579,8 @@ absl::StatusOr<v1::UpdateIntegrationRequest> BuildUpdateIntegrationRequest(
   if (endpoint_given || credentials.has_value()) {
     // New credentials alone still name the endpoint (unchanged) in the mask: an empty mask
     // would mean every field.
-    v1::SftpEndpoint& e = *i.mutable_endpoint();
-    e = current.endpoint();
-    if (args.Has("--host")) e.set_host(args.Get("--host"));
-    if (args.Has("--port")) {
-      ASSIGN_OR_RETURN(int64_t port, ParsePort(args));
-      e.set_port(static_cast<int32_t>(port));
-    }
-    if (args.Has("--user")) e.set_username(args.Get("--user"));
-    if (args.Has("--host-key")) {
-      RETURN_IF_ERROR(CheckHostKeyOption(args.Get("--host-key")));
-      e.set_host_key_sha256(args.Get("--host-key"));
-      e.set_trust_on_first_use(false);
-    }
-    if (args.Has("--trust-on-first-use")) {
-      e.set_host_key_sha256("");
-      e.set_trust_on_first_use(true);
-    }
-    RETURN_IF_ERROR(ApplyMaxStreamsOption(args, 0, e));
+    *i.mutable_endpoint() = current.endpoint();
+    RETURN_IF_ERROR(ApplyEndpointUpdateOptions(args, *i.mutable_endpoint()));
     mask("endpoint");
   }
   if (credentials.has_value()) *request.mutable_credentials() = *std::move(credentials);
@@ -619,14 +623,20 @@ absl::Status Runner::IntegrationsActivate() { return SetIntegrationActive(true);
 absl::Status Runner::IntegrationsDeactivate() { return SetIntegrationActive(false); }
 
 absl::Status Runner::IntegrationsUpdate() {
-  // A usage mistake is reported as one (exit 2) before anything is read from the scheduler.
-  v1::Integration placeholder;
-  placeholder.set_integration_id(args_.positionals[0]);
-  RETURN_IF_ERROR(
-      BuildUpdateIntegrationRequest(args_, placeholder, ctx_.env, ctx_.read_file).status());
-  ASSIGN_OR_RETURN(v1::Integration current, GetIntegration(args_.positionals[0]));
+  // The options (and secret files) are checked and read once, before anything is read from
+  // the scheduler, so a usage mistake is reported as one (exit 2); the endpoint is then
+  // rebased on the stored one.
+  v1::Integration ids;
+  ids.set_tenant_id(Tenant());
+  ids.set_integration_id(args_.positionals[0]);
   ASSIGN_OR_RETURN(v1::UpdateIntegrationRequest request,
-                   BuildUpdateIntegrationRequest(args_, current, ctx_.env, ctx_.read_file));
+                   BuildUpdateIntegrationRequest(args_, ids, ctx_.env, ctx_.read_file));
+  ASSIGN_OR_RETURN(v1::Integration current, GetIntegration(args_.positionals[0]));
+  if (request.integration().has_endpoint()) {
+    v1::SftpEndpoint& e = *request.mutable_integration()->mutable_endpoint();
+    e = current.endpoint();
+    RETURN_IF_ERROR(ApplyEndpointUpdateOptions(args_, e));
+  }
   v1::Integration response;
   RETURN_IF_ERROR(Call(ctx_.stubs->integrations.get(),
                        &v1::IntegrationService::StubInterface::UpdateIntegration, request,

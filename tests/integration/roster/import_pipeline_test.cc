@@ -117,6 +117,21 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     return outcome.ok() ? outcome->summary : v1::ImportSummary();
   }
 
+  // PreviewImport of `csv` (archived as a new SOURCE file) for kIntegration under `policy`,
+  // with sync policy DELETE.
+  grpc::Status Preview(const std::string& csv, v1::ImportPolicy policy, int examples_per_kind,
+                       v1::ImportSummary* out) {
+    grpc::ClientContext ctx;
+    v1::PreviewImportRequest req;
+    req.set_tenant_id(kTenant);
+    req.set_integration_id(kIntegration);
+    req.set_file_id(PutSource(csv));
+    policy.set_sync_policy(v1::SYNC_POLICY_DELETE);
+    *req.mutable_policy() = policy;
+    req.set_examples_per_kind(examples_per_kind);
+    return roster_stub_->PreviewImport(&ctx, req, out);
+  }
+
   // How many BACKUP files the tenant has in the archive.
   int BackupCount() {
     grpc::ClientContext ctx;
@@ -358,16 +373,10 @@ TEST_F(ImportPipelineTest, PreviewEqualsWhatApplyDoes) {
   std::string next = People(2, 8) + "P8,p8@x.io,Changed,L8,fr,y\nNEW,new@x.io,N,N,en,y\n";
   std::vector<v1::Person> before = Roster();
 
-  grpc::ClientContext ctx;
-  v1::PreviewImportRequest req;
-  req.set_tenant_id(kTenant);
-  req.set_integration_id(kIntegration);
-  req.set_file_id(PutSource(next));
-  req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
-  req.mutable_policy()->set_max_row_drop_share(1);
-  req.set_examples_per_kind(1);
+  v1::ImportPolicy keep_rows;
+  keep_rows.set_max_row_drop_share(1);
   v1::ImportSummary preview;
-  grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &preview);
+  grpc::Status st = Preview(next, keep_rows, 1, &preview);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(preview.status(), v1::IMPORT_STATUS_PREVIEW);
   EXPECT_EQ(preview.added(), 1);
@@ -418,16 +427,8 @@ TEST_F(ImportPipelineTest, FirstImportShortcutEqualsTheGeneralDiff) {
   v1::ImportPolicy loose;
   loose.set_max_invalid_share(0.5);
   auto preview = [&]() {
-    grpc::ClientContext ctx;
-    v1::PreviewImportRequest req;
-    req.set_tenant_id(kTenant);
-    req.set_integration_id(kIntegration);
-    req.set_file_id(PutSource(file));
-    *req.mutable_policy() = loose;
-    req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
-    req.set_examples_per_kind(10);
     v1::ImportSummary out;
-    grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &out);
+    grpc::Status st = Preview(file, loose, 10, &out);
     EXPECT_TRUE(st.ok()) << st.error_message();
     return out;
   };
@@ -560,15 +561,8 @@ TEST_F(ImportPipelineTest, EveryChangedFieldIsFoundAndOnlyEqualRowsAreUnchanged)
   next += row(7, "p7@x.io", "F7", "L7", "en", "y", "employee", "S-7", "Finance");
   next += base(8) + base(9);
 
-  grpc::ClientContext ctx;
-  v1::PreviewImportRequest req;
-  req.set_tenant_id(kTenant);
-  req.set_integration_id(kIntegration);
-  req.set_file_id(PutSource(next));
-  req.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
-  req.set_examples_per_kind(20);
   v1::ImportSummary preview;
-  grpc::Status st = roster_stub_->PreviewImport(&ctx, req, &preview);
+  grpc::Status st = Preview(next, {}, 20, &preview);
   ASSERT_TRUE(st.ok()) << st.error_message();
   EXPECT_EQ(preview.updated(), 8);
   EXPECT_EQ(preview.unchanged(), 2);
