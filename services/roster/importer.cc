@@ -376,7 +376,7 @@ absl::StatusOr<ImportOutcome> Importer::RecordRejection(v1::ImportSummary summar
   if (absl::IsAlreadyExists(s)) {
     // A concurrent delivery of the same job recorded it first.
     ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(summary.tenant_id(), summary.job_id()));
-    if (existing) return ImportOutcome{*existing, true};
+    if (existing) return ImportOutcome{*existing, true, ""};
   }
   RETURN_IF_ERROR(s);
   log::Warn("import rejected", {{"tenant", summary.tenant_id()},
@@ -384,7 +384,7 @@ absl::StatusOr<ImportOutcome> Importer::RecordRejection(v1::ImportSummary summar
                                 {"import_id", summary.import_id()},
                                 {"reason", summary.message()}});
   RecordImportMetrics(summary);
-  return ImportOutcome{std::move(summary), false};
+  return ImportOutcome{std::move(summary), false, ""};
 }
 
 absl::StatusOr<ImportOutcome> Importer::Import(const v1::RosterJob& job) {
@@ -403,242 +403,373 @@ absl::StatusOr<ImportOutcome> Importer::Import(const v1::RosterJob& job) {
   return Run(r);
 }
 
+namespace {
+
+// One try at an import, in one transaction.
+struct ImportAttempt {
+  explicit ImportAttempt(const v1::ImportSummary& start) : summary(start) {}
+  v1::ImportSummary summary;
+  bool rejected = false;      // refused as a whole: nothing applied; record the rejection
+  bool replayed = false;      // the job was imported before: `summary` is that import's
+  std::string needs_staging;  // a first import that must go through the staging table
+  std::set<std::string> header_set;
+};
+
+// Valid rows to `writer`; an invalid row's problems to the report, its key (and seat) to the
+// writer.
+RowSink ImportSink(const ImportRequest& r, StagingWriter& writer, LazyErrorReport& report) {
+  RowSink sink;
+  sink.row = [&r, &writer](PersonRow& row) {
+    v1::Person& p = row.person;
+    p.set_source_integration_id(r.integration_id);
+    StagedKeep keep;
+    keep.email = !row.has_email;
+    keep.person_type = !row.has_person_type;
+    keep.seat = !row.has_seat;
+    return writer.Add(p, row.line, keep, row.key_from_email);
+  };
+  sink.invalid = [&writer, &report](const InvalidRow& row,
+                                    const std::vector<v1::RowError>& errors) -> absl::Status {
+    for (const v1::RowError& e : errors) RETURN_IF_ERROR(report.Add(e));
+    if (!row.key.empty() || !row.seat.empty()) {
+      return writer.AddInvalidKey(row.key, row.line, row.key_from_email, row.seat);
+    }
+    return absl::OkStatus();
+  };
+  return sink;
+}
+
+// A scan that could not read the source file: true (the attempt rejected) when the file is
+// not in the archive; the status of any other failure.
+absl::StatusOr<bool> SourceMissing(const absl::StatusOr<FileScan>& scan, const ImportRequest& r,
+                                   ImportAttempt& a) {
+  if (scan.ok()) return false;
+  if (!absl::IsNotFound(scan.status())) return scan.status();
+  a.summary.set_message(absl::StrCat("source file ", r.file_id, ": ", scan.status().message()));
+  a.rejected = true;
+  return true;
+}
+
+absl::Status FinishReport(LazyErrorReport& report, v1::ImportSummary& summary) {
+  ASSIGN_OR_RETURN(std::string id, report.Finish());
+  summary.set_error_report_file_id(id);
+  return absl::OkStatus();
+}
+
+// Records what reading the file found in the summary. True when the file is refused as a
+// whole (malformed, or too many invalid rows): the attempt is rejected, its message set and
+// its error report finished.
+absl::StatusOr<bool> RefuseFile(const FileScan& scan, const ImportRequest& r,
+                                LazyErrorReport& report, ImportAttempt& a) {
+  v1::ImportSummary& summary = a.summary;
+  summary.set_rows_read(scan.rows_read);
+  summary.set_rejected_rows(scan.rejected_rows);
+  for (const v1::RowError& e : scan.errors) *summary.add_errors() = e;
+  for (const std::string& n : scan.header_notes) summary.add_header_notes(n);
+  a.header_set = scan.header_set;
+  std::string refusal = scan.rejection;
+  if (refusal.empty() && ExceedsInvalidShare(scan.rejected_rows, scan.rows_read, r.policy)) {
+    const std::string name = scan.info.name().empty() ? r.file_id : scan.info.name();
+    refusal = absl::StrCat("file \"", name, "\": ",
+                           DescribeInvalidShare(scan.rejected_rows, scan.rows_read, r.policy),
+                           "; first: ", DescribeError(scan.errors.front()));
+  }
+  if (refusal.empty()) return false;
+  RETURN_IF_ERROR(FinishReport(report, summary));
+  summary.set_message(refusal);
+  a.rejected = true;
+  return true;
+}
+
+// Takes the tenant lock; true when the job was imported meanwhile (`a` is then that import).
+absl::StatusOr<bool> LockAndFindReplay(pqxx::work& txn, const ImportRequest& r,
+                                       ImportAttempt& a) {
+  RETURN_IF_ERROR(RosterStore::LockTenant(txn, r.tenant_id));
+  ASSIGN_OR_RETURN(auto done, RosterStore::FindImportByJob(txn, r.tenant_id, r.job_id));
+  if (!done) return false;
+  a.summary = *done;
+  a.replayed = true;
+  return true;
+}
+
+// The pre-import backup of an import to apply, streaming from this transaction's snapshot
+// (taken now: call it under the tenant lock, before anything changes).
+std::unique_ptr<BackgroundSnapshot> StartBackup(PgPool& pool, Archive& archive, pqxx::work& txn,
+                                                const ImportRequest& r,
+                                                const v1::ImportSummary& summary) {
+  pqxx::result exported = txn.exec("SELECT pg_export_snapshot()");
+  return std::make_unique<BackgroundSnapshot>(
+      pool, archive,
+      FileHeader(r, v1::FILE_KIND_BACKUP,
+                 absl::StrCat("roster_backup_",
+                              r.run_id.empty() ? summary.import_id() : r.run_id, ".csv"),
+                 "pre-import"),
+      exported[0][0].as<std::string>());
+}
+
+// No backup, no import: waits for the snapshot before anything is applied or committed.
+absl::Status AwaitBackup(BackgroundSnapshot& backup, v1::ImportSummary& summary) {
+  absl::StatusOr<v1::FileInfo> file = backup.Wait();
+  if (!file.ok()) {
+    return absl::Status(file.status().code(),
+                        absl::StrCat("pre-import backup failed, nothing applied: ",
+                                     file.status().message()));
+  }
+  summary.set_backup_file_id(file->file_id());
+  return absl::OkStatus();
+}
+
+void NoteSkippedRows(v1::ImportSummary& summary) {
+  if (summary.rejected_rows() > 0) {
+    summary.set_message(absl::StrCat(summary.rejected_rows(), " of ", summary.rows_read(),
+                                     " rows were invalid and skipped (see the error report)"));
+  }
+}
+
+// Records the import in the history and commits.
+absl::Status RecordAndCommit(pqxx::work& txn, ImportAttempt& a, PhaseTimer& timer) {
+  *a.summary.mutable_finished_at() = ToProtoTime(absl::Now());
+  RETURN_IF_ERROR(RosterStore::InsertImport(txn, a.summary));
+  RETURN_IF_ERROR(RosterStore::SetImportHeaders(txn, a.summary.import_id(), a.header_set));
+  timer.Mark("history");
+  txn.commit();
+  timer.Mark("commit");
+  return absl::OkStatus();
+}
+
+// A first import (the tenant has nobody, under its lock): the valid rows are COPYed straight
+// into roster.people (StagingTable::OpenDirectWriter), with no diff to compute. Sets
+// `needs_staging` (nothing applied) when the tenant has people after all or a key or seat
+// repeats in the file.
+absl::Status ImportFirst(pqxx::connection& conn, PgPool& pool, Archive& archive,
+                         const ImportRequest& r, ImportAttempt& a, PhaseTimer& timer) {
+  pqxx::work txn(conn);
+  ASSIGN_OR_RETURN(bool replayed, LockAndFindReplay(txn, r, a));
+  if (replayed) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool has_people, RosterStore::HasPeople(txn, r.tenant_id));
+  if (has_people) {
+    a.needs_staging = "the tenant has people now";
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, r.tenant_id));
+  // The backup (of an empty roster) reads the snapshot from before the rows are written.
+  std::unique_ptr<BackgroundSnapshot> backup = StartBackup(pool, archive, txn, r, a.summary);
+  timer.Mark("lock");
+  ASSIGN_OR_RETURN(std::unique_ptr<DirectWriter> writer, staging.OpenDirectWriter());
+  LazyErrorReport report(
+      archive, FileHeader(r, v1::FILE_KIND_ERROR_REPORT,
+                          absl::StrCat("errors_", a.summary.import_id(), ".csv"), "row-errors"));
+  absl::StatusOr<FileScan> scan = ScanRosterFile(archive, r.tenant_id, r.file_id, r.header_map,
+                                                 r.policy, ImportSink(r, *writer, report));
+  RETURN_IF_ERROR(writer->Finish());
+  timer.Mark("scan_copy_people");
+  if (!writer->needs_staging().empty()) {
+    a.needs_staging = writer->needs_staging();
+    return absl::OkStatus();  // rolled back; the report and the backup are abandoned
+  }
+  ASSIGN_OR_RETURN(bool missing, SourceMissing(scan, r, a));
+  if (missing) return absl::OkStatus();
+  ASSIGN_OR_RETURN(bool refused, RefuseFile(*scan, r, report, a));
+  if (refused) return absl::OkStatus();
+  RETURN_IF_ERROR(FinishReport(report, a.summary));
+  RETURN_IF_ERROR(AwaitBackup(*backup, a.summary));
+  timer.Mark("snapshot");
+  a.summary.set_added(writer->rows());
+  a.summary.set_status(v1::IMPORT_STATUS_APPLIED);
+  NoteSkippedRows(a.summary);
+  return RecordAndCommit(txn, a, timer);
+}
+
+// Any import through the staging table: COPY, within-file duplicates, diff, guards; then a
+// preview, or backup and apply.
+absl::Status ImportStaged(pqxx::connection& conn, PgPool& pool, Archive& archive,
+                          const ImportRequest& r, ImportAttempt& a, PhaseTimer& timer) {
+  v1::ImportSummary& summary = a.summary;
+  const std::string& tenant = r.tenant_id;
+  pqxx::work txn(conn);
+  ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, tenant));
+  ASSIGN_OR_RETURN(std::unique_ptr<StagingWriter> writer, staging.OpenWriter());
+  LazyErrorReport report(
+      archive, FileHeader(r, v1::FILE_KIND_ERROR_REPORT,
+                          absl::StrCat("errors_", summary.import_id(), ".csv"), "row-errors"));
+  absl::StatusOr<FileScan> scan = ScanRosterFile(archive, tenant, r.file_id, r.header_map,
+                                                 r.policy, ImportSink(r, *writer, report));
+  RETURN_IF_ERROR(writer->Finish());
+  timer.Mark("scan_copy");
+  ASSIGN_OR_RETURN(bool missing, SourceMissing(scan, r, a));
+  if (missing) return absl::OkStatus();
+  if (scan->rejection.empty()) {
+    // The same key or seat twice in the file: found in SQL on the staging table.
+    std::vector<v1::RowError> found;
+    int64_t newly_invalid = 0;
+    RETURN_IF_ERROR(staging.InFileDuplicates(
+        [&](const InFileDuplicate& d) -> absl::Status {
+          v1::RowError e =
+              d.seat ? DuplicateSeatError(d.line, scan->key_columns.seat, d.value, d.first_line)
+                     : DuplicatePersonError(d.line, scan->key_columns.key(d.key_from_email),
+                                            d.value, d.first_line);
+          if (found.size() < kMaxStoredRowErrors) found.push_back(e);
+          return report.Add(e);
+        },
+        &newly_invalid));
+    scan->rejected_rows += newly_invalid;
+    MergeErrors(std::move(found), &scan->errors);
+    timer.Mark("duplicates");
+  }
+  ASSIGN_OR_RETURN(bool refused, RefuseFile(*scan, r, report, a));
+  if (refused) return absl::OkStatus();
+
+  ASSIGN_OR_RETURN(bool replayed, LockAndFindReplay(txn, r, a));
+  if (replayed) return absl::OkStatus();
+  // An import to apply backs the roster up first: the snapshot streams on a second
+  // connection, from this transaction's snapshot (taken now, under the lock), while the diff
+  // is computed here; it must be complete before anything is applied.
+  std::unique_ptr<BackgroundSnapshot> backup;
+  if (!r.preview) backup = StartBackup(pool, archive, txn, r, summary);
+  DiffSpec spec;
+  spec.mode = ApplyMode::kFullSync;
+  spec.policy = r.policy.sync_policy();
+  spec.integration_id = r.integration_id;
+  spec.attribute_columns = scan->attribute_columns;
+  timer.Mark("lock");
+  RETURN_IF_ERROR(staging.ComputeDiff(spec));
+  timer.Mark("diff");
+  ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
+
+  // The roster's size matters only to the share of removals (HoldReason holds nothing
+  // without removals): a re-import that removes nobody does not count a large roster.
+  int64_t roster_size = 0;
+  if (counts.removals() > 0) {
+    pqxx::result size =
+        txn.exec_params("SELECT count(*) FROM roster.people WHERE tenant_id = $1", tenant);
+    roster_size = size[0][0].as<int64_t>();
+  }
+  ASSIGN_OR_RETURN(std::optional<GoodImport> last,
+                   RosterStore::LastGoodImport(txn, tenant, r.integration_id));
+  const std::string hold =
+      HoldReason(r.policy, counts, roster_size, scan->rows_read, last, scan->header_set);
+  const bool held = !hold.empty();
+
+  timer.Mark("counts_guards");
+  ASSIGN_OR_RETURN(std::vector<v1::RowError> conflicts,
+                   staging.SeatConflicts(held, kMaxStoredRowErrors));
+  timer.Mark("seat_conflicts");
+  if (!conflicts.empty()) {
+    for (const v1::RowError& e : conflicts) RETURN_IF_ERROR(report.Add(e));
+    RETURN_IF_ERROR(FinishReport(report, summary));
+    summary.clear_errors();
+    for (const v1::RowError& e : conflicts) *summary.add_errors() = e;
+    summary.set_rejected_rows(summary.rejected_rows() + static_cast<int64_t>(conflicts.size()));
+    const std::string name = scan->info.name().empty() ? r.file_id : scan->info.name();
+    summary.set_message(absl::StrCat("file \"", name, "\": ", conflicts.size(),
+                                     " rows give a seat someone else keeps; first: ",
+                                     DescribeError(conflicts.front())));
+    a.rejected = true;
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(FinishReport(report, summary));
+
+  summary.set_unchanged(counts.unchanged);
+  summary.set_added(counts.added);
+  summary.set_updated(counts.updated);
+  if (held) {
+    summary.set_held(counts.removals());
+    summary.set_held_reason(hold);
+  }
+  if (r.preview) {
+    summary.set_deleted(counts.deleted);
+    summary.set_deactivated(counts.deactivated);
+    ASSIGN_OR_RETURN(std::vector<v1::PersonChange> examples,
+                     staging.Examples(std::clamp(r.examples_per_kind, 0, kMaxImportExamples)));
+    for (v1::PersonChange& c : examples) *summary.add_examples() = std::move(c);
+    ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> diff,
+                     archive.OpenWriter(FileHeader(
+                         r, v1::FILE_KIND_DIFF,
+                         absl::StrCat("diff_", summary.import_id(), ".csv"), "preview")));
+    RETURN_IF_ERROR(
+        staging.RenderDiffCsv([&](std::string_view bytes) { return diff->Write(bytes); }));
+    ASSIGN_OR_RETURN(v1::FileInfo diff_info, diff->Finish());
+    summary.set_diff_file_id(diff_info.file_id());
+    summary.set_status(v1::IMPORT_STATUS_PREVIEW);
+  } else {
+    RETURN_IF_ERROR(AwaitBackup(*backup, summary));
+    timer.Mark("snapshot");
+    RETURN_IF_ERROR(staging.Apply({held, summary.import_id()}));
+    timer.Mark("apply");
+    if (held) {
+      summary.set_status(v1::IMPORT_STATUS_HELD);
+    } else {
+      summary.set_status(v1::IMPORT_STATUS_APPLIED);
+      summary.set_deleted(counts.deleted);
+      summary.set_deactivated(counts.deactivated);
+    }
+    NoteSkippedRows(summary);
+  }
+  return RecordAndCommit(txn, a, timer);
+}
+
+}  // namespace
+
 absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
   const std::string& tenant = r.tenant_id;
   if (tenant.empty() || r.job_id.empty()) {
     return absl::InvalidArgumentError("roster import: tenant_id and job_id are required");
   }
   ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(tenant, r.job_id));
-  if (existing) return ImportOutcome{*existing, true};
+  if (existing) return ImportOutcome{*existing, true, ""};
 
-  v1::ImportSummary summary;
-  summary.set_tenant_id(tenant);
-  summary.set_import_id(NewId("imp"));
-  summary.set_integration_id(r.integration_id);
-  summary.set_run_id(r.run_id);
-  summary.set_job_id(r.job_id);
-  summary.set_source_file_id(r.file_id);
-  summary.set_source(r.source);
-  *summary.mutable_started_at() = ToProtoTime(absl::Now());
+  v1::ImportSummary start;
+  start.set_tenant_id(tenant);
+  start.set_import_id(NewId("imp"));
+  start.set_integration_id(r.integration_id);
+  start.set_run_id(r.run_id);
+  start.set_job_id(r.job_id);
+  start.set_source_file_id(r.file_id);
+  start.set_source(r.source);
+  *start.mutable_started_at() = ToProtoTime(absl::Now());
 
   if (r.file_id.empty()) {
-    summary.set_message("roster import: file_id is required");
-    return RecordRejection(std::move(summary));
+    start.set_message("roster import: file_id is required");
+    return RecordRejection(std::move(start));
   }
 
-  bool rejected = false;
-  bool replayed = false;
-  std::set<std::string> header_set;
+  // A first import to apply writes the file straight into the roster; if it cannot (a repeat
+  // in the file, people meanwhile), it is rolled back and the file goes the staged way.
   PhaseTimer timer;
-  absl::Status status = store_.pool().WithConnection([&](pqxx::connection& conn) -> absl::Status {
-    pqxx::work txn(conn);
-    ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, tenant));
-    ASSIGN_OR_RETURN(std::unique_ptr<StagingWriter> writer, staging.OpenWriter());
-    LazyErrorReport report(
-        archive_, FileHeader(r, v1::FILE_KIND_ERROR_REPORT,
-                             absl::StrCat("errors_", summary.import_id(), ".csv"), "row-errors"));
-
-    RowSink sink;
-    sink.row = [&](PersonRow& row) {
-      v1::Person& p = row.person;
-      p.set_source_integration_id(r.integration_id);
-      StagedKeep keep;
-      keep.email = !row.has_email;
-      keep.person_type = !row.has_person_type;
-      keep.seat = !row.has_seat;
-      return writer->Add(p, row.line, keep, row.key_from_email);
-    };
-    sink.invalid = [&](const InvalidRow& row,
-                       const std::vector<v1::RowError>& errors) -> absl::Status {
-      for (const v1::RowError& e : errors) RETURN_IF_ERROR(report.Add(e));
-      if (!row.key.empty() || !row.seat.empty()) {
-        return writer->AddInvalidKey(row.key, row.line, row.key_from_email, row.seat);
-      }
+  ImportAttempt a(start);
+  std::string path = "staged";
+  bool done = false;
+  absl::Status status;
+  if (!r.preview) {
+    bool has_people = true;
+    status = store_.pool().Transact([&](pqxx::work& txn) -> absl::Status {
+      ASSIGN_OR_RETURN(has_people, RosterStore::HasPeople(txn, tenant));
       return absl::OkStatus();
-    };
-    absl::StatusOr<FileScan> scan =
-        ScanRosterFile(archive_, tenant, r.file_id, r.header_map, r.policy, sink);
-    RETURN_IF_ERROR(writer->Finish());
-    timer.Mark("scan_copy");
-    if (!scan.ok()) {
-      if (absl::IsNotFound(scan.status())) {
-        summary.set_message(absl::StrCat("source file ", r.file_id, ": ", scan.status().message()));
-        rejected = true;
-        return absl::OkStatus();
-      }
-      return scan.status();
-    }
-    if (scan->rejection.empty()) {
-      // The same key or seat twice in the file: found in SQL on the staging table.
-      std::vector<v1::RowError> found;
-      int64_t newly_invalid = 0;
-      RETURN_IF_ERROR(staging.InFileDuplicates(
-          [&](const InFileDuplicate& d) -> absl::Status {
-            v1::RowError e =
-                d.seat ? DuplicateSeatError(d.line, scan->key_columns.seat, d.value, d.first_line)
-                       : DuplicatePersonError(d.line, scan->key_columns.key(d.key_from_email),
-                                              d.value, d.first_line);
-            if (found.size() < kMaxStoredRowErrors) found.push_back(e);
-            return report.Add(e);
-          },
-          &newly_invalid));
-      scan->rejected_rows += newly_invalid;
-      MergeErrors(std::move(found), &scan->errors);
-      timer.Mark("duplicates");
-    }
-    summary.set_rows_read(scan->rows_read);
-    summary.set_rejected_rows(scan->rejected_rows);
-    for (const v1::RowError& e : scan->errors) *summary.add_errors() = e;
-    for (const std::string& n : scan->header_notes) summary.add_header_notes(n);
-    header_set = scan->header_set;
-    const std::string name = scan->info.name().empty() ? r.file_id : scan->info.name();
-
-    auto finish_report = [&]() -> absl::Status {
-      ASSIGN_OR_RETURN(std::string id, report.Finish());
-      summary.set_error_report_file_id(id);
-      return absl::OkStatus();
-    };
-    if (!scan->rejection.empty()) {
-      RETURN_IF_ERROR(finish_report());
-      summary.set_message(scan->rejection);
-      rejected = true;
-      return absl::OkStatus();
-    }
-    if (ExceedsInvalidShare(scan->rejected_rows, scan->rows_read, r.policy)) {
-      RETURN_IF_ERROR(finish_report());
-      summary.set_message(absl::StrCat(
-          "file \"", name, "\": ",
-          DescribeInvalidShare(scan->rejected_rows, scan->rows_read, r.policy),
-          "; first: ", DescribeError(scan->errors.front())));
-      rejected = true;
-      return absl::OkStatus();
-    }
-
-    RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant));
-    ASSIGN_OR_RETURN(auto done, RosterStore::FindImportByJob(txn, tenant, r.job_id));
-    if (done) {
-      summary = *done;
-      replayed = true;
-      return absl::OkStatus();
-    }
-    // An import to apply backs the roster up first: the snapshot streams on a second
-    // connection, from this transaction's snapshot (taken now, under the lock), while the diff
-    // is computed here; it must be complete before anything is applied.
-    std::optional<BackgroundSnapshot> backup;
-    if (!r.preview) {
-      pqxx::result exported = txn.exec("SELECT pg_export_snapshot()");
-      backup.emplace(store_.pool(), archive_,
-                     FileHeader(r, v1::FILE_KIND_BACKUP,
-                                absl::StrCat("roster_backup_",
-                                             r.run_id.empty() ? summary.import_id() : r.run_id,
-                                             ".csv"),
-                                "pre-import"),
-                     exported[0][0].as<std::string>());
-    }
-    DiffSpec spec;
-    spec.mode = ApplyMode::kFullSync;
-    spec.policy = r.policy.sync_policy();
-    spec.integration_id = r.integration_id;
-    spec.attribute_columns = scan->attribute_columns;
-    timer.Mark("lock");
-    RETURN_IF_ERROR(staging.ComputeDiff(spec));
-    timer.Mark("diff");
-    ASSIGN_OR_RETURN(DiffCounts counts, staging.Counts());
-
-    // The roster's size matters only to the share of removals (HoldReason holds nothing
-    // without removals): a re-import that removes nobody does not count a large roster.
-    int64_t roster_size = 0;
-    if (counts.removals() > 0) {
-      pqxx::result size =
-          txn.exec_params("SELECT count(*) FROM roster.people WHERE tenant_id = $1", tenant);
-      roster_size = size[0][0].as<int64_t>();
-    }
-    ASSIGN_OR_RETURN(std::optional<GoodImport> last,
-                     RosterStore::LastGoodImport(txn, tenant, r.integration_id));
-    const std::string hold =
-        HoldReason(r.policy, counts, roster_size, scan->rows_read, last, scan->header_set);
-    const bool held = !hold.empty();
-
-    timer.Mark("counts_guards");
-    ASSIGN_OR_RETURN(std::vector<v1::RowError> conflicts,
-                     staging.SeatConflicts(held, kMaxStoredRowErrors));
-    timer.Mark("seat_conflicts");
-    if (!conflicts.empty()) {
-      for (const v1::RowError& e : conflicts) RETURN_IF_ERROR(report.Add(e));
-      RETURN_IF_ERROR(finish_report());
-      summary.clear_errors();
-      for (const v1::RowError& e : conflicts) *summary.add_errors() = e;
-      summary.set_rejected_rows(summary.rejected_rows() +
-                                static_cast<int64_t>(conflicts.size()));
-      summary.set_message(absl::StrCat("file \"", name, "\": ", conflicts.size(),
-                                       " rows give a seat someone else keeps; first: ",
-                                       DescribeError(conflicts.front())));
-      rejected = true;
-      return absl::OkStatus();
-    }
-    RETURN_IF_ERROR(finish_report());
-
-    summary.set_unchanged(counts.unchanged);
-    if (r.preview) {
-      summary.set_added(counts.added);
-      summary.set_updated(counts.updated);
-      summary.set_deleted(counts.deleted);
-      summary.set_deactivated(counts.deactivated);
-      if (held) {
-        summary.set_held(counts.removals());
-        summary.set_held_reason(hold);
-      }
-      ASSIGN_OR_RETURN(std::vector<v1::PersonChange> examples,
-                       staging.Examples(std::clamp(r.examples_per_kind, 0, kMaxImportExamples)));
-      for (v1::PersonChange& c : examples) *summary.add_examples() = std::move(c);
-      ASSIGN_OR_RETURN(std::unique_ptr<ArchiveWriter> diff,
-                       archive_.OpenWriter(FileHeader(
-                           r, v1::FILE_KIND_DIFF,
-                           absl::StrCat("diff_", summary.import_id(), ".csv"), "preview")));
-      RETURN_IF_ERROR(
-          staging.RenderDiffCsv([&](std::string_view bytes) { return diff->Write(bytes); }));
-      ASSIGN_OR_RETURN(v1::FileInfo diff_info, diff->Finish());
-      summary.set_diff_file_id(diff_info.file_id());
-      summary.set_status(v1::IMPORT_STATUS_PREVIEW);
-    } else {
-      // No backup, no import: wait for the snapshot (taken under the lock, before any change).
-      absl::StatusOr<v1::FileInfo> backup_file = backup->Wait();
-      if (!backup_file.ok()) {
-        return absl::Status(backup_file.status().code(),
-                            absl::StrCat("pre-import backup failed, nothing applied: ",
-                                         backup_file.status().message()));
-      }
-      summary.set_backup_file_id(backup_file->file_id());
-      timer.Mark("snapshot");
-      RETURN_IF_ERROR(staging.Apply({held, summary.import_id()}));
-      timer.Mark("apply");
-      summary.set_added(counts.added);
-      summary.set_updated(counts.updated);
-      if (held) {
-        summary.set_status(v1::IMPORT_STATUS_HELD);
-        summary.set_held(counts.removals());
-        summary.set_held_reason(hold);
-      } else {
-        summary.set_status(v1::IMPORT_STATUS_APPLIED);
-        summary.set_deleted(counts.deleted);
-        summary.set_deactivated(counts.deactivated);
-      }
-      if (scan->rejected_rows > 0) {
-        summary.set_message(absl::StrCat(scan->rejected_rows, " of ", scan->rows_read,
-                                         " rows were invalid and skipped (see the error report)"));
+    });
+    if (status.ok() && !has_people) {
+      path = "first";
+      status = store_.pool().WithConnection([&](pqxx::connection& conn) {
+        return ImportFirst(conn, store_.pool(), archive_, r, a, timer);
+      });
+      done = !status.ok() || a.needs_staging.empty();
+      if (!done) {
+        log::Info("first import goes the staged way", {{"tenant", tenant},
+                                                       {"import_id", start.import_id()},
+                                                       {"reason", a.needs_staging}});
+        path = "first, then staged";
+        a = ImportAttempt(start);
       }
     }
-    *summary.mutable_finished_at() = ToProtoTime(absl::Now());
-    RETURN_IF_ERROR(RosterStore::InsertImport(txn, summary));
-    RETURN_IF_ERROR(RosterStore::SetImportHeaders(txn, summary.import_id(), header_set));
-    timer.Mark("history");
-    txn.commit();
-    timer.Mark("commit");
-    return absl::OkStatus();
-  });
+    if (!status.ok()) done = true;
+  }
+  if (!done) {
+    status = store_.pool().WithConnection([&](pqxx::connection& conn) {
+      return ImportStaged(conn, store_.pool(), archive_, r, a, timer);
+    });
+  }
   if (absl::IsAlreadyExists(status)) {
     ASSIGN_OR_RETURN(auto found, store_.FindImportByJob(tenant, r.job_id));
-    if (found) return ImportOutcome{*found, true};
+    if (found) return ImportOutcome{*found, true, ""};
   }
   if (!status.ok()) {
     log::Error("import failed, nothing applied", {{"tenant", tenant},
@@ -647,11 +778,17 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     RecordImportFailure();
     return status;
   }
+  v1::ImportSummary& summary = a.summary;
   log::Info("import phases", timer.Fields({{"tenant", tenant},
                                            {"import_id", summary.import_id()},
+                                           {"path", path},
                                            {"rows_read", std::to_string(summary.rows_read())}}));
-  if (replayed) return ImportOutcome{summary, true};
-  if (rejected) return RecordRejection(std::move(summary));
+  if (a.replayed) return ImportOutcome{summary, true, path};
+  if (a.rejected) {
+    ASSIGN_OR_RETURN(ImportOutcome out, RecordRejection(std::move(summary)));
+    if (!out.replayed) out.path = path;
+    return out;
+  }
   log::Info("import done", {{"tenant", tenant},
                             {"run_id", r.run_id},
                             {"import_id", summary.import_id()},
@@ -663,7 +800,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                             {"deactivated", std::to_string(summary.deactivated())},
                             {"held", std::to_string(summary.held())}});
   if (summary.status() != v1::IMPORT_STATUS_PREVIEW) RecordImportMetrics(summary);
-  return ImportOutcome{std::move(summary), false};
+  return ImportOutcome{std::move(summary), false, path};
 }
 
 absl::StatusOr<v1::ImportSummary> Importer::ApproveDeletions(const std::string& tenant_id,

@@ -105,6 +105,9 @@ absl::StatusOr<FileScan> ScanRosterFile(Archive& archive, const std::string& ten
 struct ImportOutcome {
   v1::ImportSummary summary;
   bool replayed = false;  // the job had already been imported; nothing was done now
+  // How the rows went in: "staged" (the staging table and a diff), "first" (a first import,
+  // straight into the roster), "first, then staged" (a first import that had to be staged).
+  std::string path;
 };
 
 struct ImportRequest {

@@ -27,11 +27,6 @@ constexpr char kImportColumns[] =
 // Microseconds since the epoch -> timestamptz, exactly.
 constexpr char kMicrosToTs[] = "(timestamptz 'epoch' + $%d::bigint * interval '1 microsecond')";
 
-std::string AttributesText(const v1::Person& p) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : p.attributes()) j[k] = v;
-  return j.dump();
-}
 
 v1::Person PersonFromRow(const pqxx::row& r) {
   v1::Person p;
@@ -146,32 +141,6 @@ v1::ImportSummary ImportFromRow(const pqxx::row& r, int64_t* seq) {
   return s;
 }
 
-absl::Status UpsertPerson(pqxx::work& txn, const std::string& tenant_id, const v1::Person& p,
-                          bool insert) {
-  if (insert) {
-    txn.exec_params(
-        "INSERT INTO roster.people (tenant_id, person_id, email, first_name, last_name, "
-        "language, active, person_type, seat, attributes, source_integration_id, updated_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, now())",
-        tenant_id, p.person_id(), p.email(), p.first_name(), p.last_name(), p.language(),
-        p.active(), PersonTypeName(p.person_type()), p.seat(), AttributesText(p),
-        p.source_integration_id());
-  } else {
-    pqxx::result r = txn.exec_params(
-        "UPDATE roster.people SET email = $3, first_name = $4, last_name = $5, language = $6, "
-        "active = $7, person_type = $8, seat = $9, attributes = $10::jsonb, "
-        "source_integration_id = $11, updated_at = now() "
-        "WHERE tenant_id = $1 AND person_id = $2",
-        tenant_id, p.person_id(), p.email(), p.first_name(), p.last_name(), p.language(),
-        p.active(), PersonTypeName(p.person_type()), p.seat(), AttributesText(p),
-        p.source_integration_id());
-    if (r.affected_rows() != 1) {
-      return absl::AbortedError(
-          absl::StrCat("person \"", p.person_id(), "\" vanished during the import"));
-    }
-  }
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -262,6 +231,12 @@ absl::Status RosterStore::LockTenant(pqxx::work& txn, const std::string& tenant_
   txn.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
                   absl::StrCat("roster/", tenant_id));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RosterStore::HasPeople(pqxx::work& txn, const std::string& tenant_id) {
+  pqxx::result r = txn.exec_params(
+      "SELECT EXISTS (SELECT 1 FROM roster.people WHERE tenant_id = $1)", tenant_id);
+  return r[0][0].as<bool>();
 }
 
 absl::StatusOr<std::vector<v1::Person>> RosterStore::LoadPeople(pqxx::work& txn,

@@ -66,6 +66,8 @@ class RosterStore {
   // --- inside a caller's transaction ---
   // Serializes bulk changes and seat assignments of one tenant until the transaction ends.
   static absl::Status LockTenant(pqxx::work& txn, const std::string& tenant_id);
+  // Whether the tenant has anybody in its roster.
+  static absl::StatusOr<bool> HasPeople(pqxx::work& txn, const std::string& tenant_id);
   // The tenant's people sorted by person_id through a server-side cursor, `batch` at a time
   // (memory does not grow with the roster); the sorted distinct attribute names of the roster.
   static absl::Status StreamPeople(pqxx::work& txn, const std::string& tenant_id,

@@ -235,129 +235,6 @@ void AppendJsonString(std::string* out, std::string_view v) {
   out->push_back('"');
 }
 
-// Rows as COPY text lines in a large buffer handed to libpq whole (no per-row conversions).
-class CopyStagingWriter : public StagingWriter {
- public:
-  // `valid_rows` counts the valid rows staged (shared with the StagingTable).
-  CopyStagingWriter(pqxx::work& txn, std::shared_ptr<int64_t> valid_rows)
-      : writer_(MakeWriter(txn)), valid_rows_(std::move(valid_rows)) {
-    buf_.reserve(kCopyBufferBytes + 4096);
-  }
-  ~CopyStagingWriter() override {
-    if (!finished_) {
-      try {
-        writer_->complete();
-      } catch (...) {
-      }
-    }
-  }
-
-  absl::Status Add(const v1::Person& p, int64_t line, const StagedKeep& keep,
-                   bool key_from_email) override {
-    absl::StrAppend(&buf_, line, "\t");
-    AppendCopyText(&buf_, p.person_id());
-    buf_.append("\tt\t");
-    Text(p.email(), keep.email);
-    AppendCopyText(&buf_, p.first_name());
-    buf_.push_back('\t');
-    AppendCopyText(&buf_, p.last_name());
-    buf_.push_back('\t');
-    AppendCopyText(&buf_, p.language());
-    buf_.append(p.active() ? "\tt\t" : "\tf\t");
-    Text(PersonTypeName(p.person_type() == v1::PERSON_TYPE_UNSPECIFIED ? v1::PERSON_TYPE_EMPLOYEE
-                                                                      : p.person_type()),
-         keep.person_type);
-    Text(p.seat(), keep.seat);
-    json_.assign("{");
-    bool first = true;
-    for (const auto& [k, v] : p.attributes()) {
-      if (!first) json_.push_back(',');
-      first = false;
-      AppendJsonString(&json_, k);
-      json_.push_back(':');
-      AppendJsonString(&json_, v);
-    }
-    json_.push_back('}');
-    AppendCopyText(&buf_, json_);
-    buf_.push_back('\t');
-    AppendCopyText(&buf_, p.source_integration_id());
-    buf_.append(key_from_email ? "\tt\n" : "\tf\n");
-    ++rows_;
-    ++*valid_rows_;
-    return MaybeFlush();
-  }
-
-  absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
-                             const std::string& seat) override {
-    absl::StrAppend(&buf_, line, "\t");
-    AppendCopyText(&buf_, person_id);
-    buf_.append("\tf\t\\N\t\t\t\tf\t\\N\t");
-    Text(seat, seat.empty());
-    buf_.append("{}\t\t");
-    buf_.append(key_from_email ? "t\n" : "f\n");
-    ++rows_;
-    return MaybeFlush();
-  }
-
-  absl::Status Finish() override {
-    if (finished_) return absl::OkStatus();
-    finished_ = true;
-    try {
-      if (!buf_.empty()) writer_->write_raw_line(buf_);
-      buf_.clear();
-      writer_->complete();
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
-    }
-    return absl::OkStatus();
-  }
-  int64_t rows() const override { return rows_; }
-
- private:
-  static constexpr size_t kCopyBufferBytes = 1 << 20;
-
-  static std::unique_ptr<pqxx::tablewriter> MakeWriter(pqxx::work& txn) {
-    const std::vector<std::string> columns = {
-        "line",     "person_id",   "valid", "email",      "first_name",
-        "last_name", "language",   "active", "person_type", "seat",
-        "attributes", "source_integration_id", "key_from_email"};
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
-    // tablewriter: write_raw_line() takes many COPY lines at once (stream_to converts and
-    // sends field by field).
-    return std::make_unique<pqxx::tablewriter>(txn, kStaging, columns.begin(), columns.end());
-#pragma GCC diagnostic pop
-  }
-
-  // A text field followed by a tab; NULL (\N) when `null`.
-  void Text(std::string_view v, bool null) {
-    if (null) {
-      buf_.append("\\N\t");
-      return;
-    }
-    AppendCopyText(&buf_, v);
-    buf_.push_back('\t');
-  }
-
-  absl::Status MaybeFlush() {
-    if (buf_.size() < kCopyBufferBytes) return absl::OkStatus();
-    try {
-      writer_->write_raw_line(buf_);  // many lines; libpq adds nothing but the final newline
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
-    }
-    buf_.clear();
-    return absl::OkStatus();
-  }
-
-  std::unique_ptr<pqxx::tablewriter> writer_;
-  std::string buf_;
-  std::string json_;
-  bool finished_ = false;
-  int64_t rows_ = 0;
-  std::shared_ptr<int64_t> valid_rows_;
-};
-
 template <typename Fn>
 absl::Status Guarded(Fn&& fn) {
   try {
@@ -366,6 +243,298 @@ absl::Status Guarded(Fn&& fn) {
     return StatusFromPqxx(e);
   }
 }
+
+// A text field followed by a tab; NULL (\N) when `null`.
+void AppendCopyField(std::string* out, std::string_view v, bool null) {
+  if (null) {
+    out->append("\\N\t");
+    return;
+  }
+  AppendCopyText(out, v);
+  out->push_back('\t');
+}
+
+// The person's attributes as a JSON object (for a jsonb column: key order does not matter),
+// as a COPY field followed by a tab. `json` is scratch space.
+void AppendCopyAttributes(std::string* out, const v1::Person& p, std::string* json) {
+  json->assign("{");
+  bool first = true;
+  for (const auto& [k, v] : p.attributes()) {
+    if (!first) json->push_back(',');
+    first = false;
+    AppendJsonString(json, k);
+    json->push_back(':');
+    AppendJsonString(json, v);
+  }
+  json->push_back('}');
+  AppendCopyText(out, *json);
+  out->push_back('\t');
+}
+
+std::string StagedTypeName(const v1::Person& p) {
+  return PersonTypeName(p.person_type() == v1::PERSON_TYPE_UNSPECIFIED ? v1::PERSON_TYPE_EMPLOYEE
+                                                                      : p.person_type());
+}
+
+// One COPY ... FROM STDIN in text format: lines are built in a large buffer handed to libpq
+// whole (no per-row conversions). No other query may run on the transaction until Finish().
+class CopyLines {
+ public:
+  CopyLines(pqxx::work& txn, const std::string& table, const std::vector<std::string>& columns)
+      : writer_(MakeWriter(txn, table, columns)) {
+    buf_.reserve(kBufferBytes + 4096);
+  }
+  CopyLines(const CopyLines&) = delete;
+  CopyLines& operator=(const CopyLines&) = delete;
+  ~CopyLines() {
+    if (!finished_) {
+      try {
+        writer_->complete();
+      } catch (...) {
+      }
+    }
+  }
+
+  // The line being built; call Flush() after each complete line (ending in '\n').
+  std::string& buf() { return buf_; }
+
+  // Sends the buffer once it is large. Throws what libpq reports (the COPY failed).
+  void Flush() {
+    if (buf_.size() < kBufferBytes) return;
+    writer_->write_raw_line(buf_);  // many lines; libpq adds nothing but the final newline
+    buf_.clear();
+  }
+
+  // Sends the rest and ends the COPY; throws when the server refused it.
+  void Finish() {
+    if (finished_) return;
+    finished_ = true;
+    if (!buf_.empty()) writer_->write_raw_line(buf_);
+    buf_.clear();
+    writer_->complete();
+  }
+
+ private:
+  static constexpr size_t kBufferBytes = 1 << 20;
+
+  static std::unique_ptr<pqxx::tablewriter> MakeWriter(pqxx::work& txn, const std::string& table,
+                                                       const std::vector<std::string>& columns) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // tablewriter: write_raw_line() takes many COPY lines at once (stream_to converts and
+    // sends field by field).
+    return std::make_unique<pqxx::tablewriter>(txn, table, columns.begin(), columns.end());
+#pragma GCC diagnostic pop
+  }
+
+  std::unique_ptr<pqxx::tablewriter> writer_;
+  std::string buf_;
+  bool finished_ = false;
+};
+
+const std::vector<std::string>& StagingColumns() {
+  static const std::vector<std::string> columns = {
+      "line",       "person_id",  "valid",  "email",       "first_name",
+      "last_name",  "language",   "active", "person_type", "seat",
+      "attributes", "source_integration_id", "key_from_email"};
+  return columns;
+}
+
+// Rows COPYed into the staging table.
+class CopyStagingWriter : public StagingWriter {
+ public:
+  // `valid_rows` counts the valid rows staged (shared with the StagingTable).
+  CopyStagingWriter(pqxx::work& txn, std::shared_ptr<int64_t> valid_rows)
+      : copy_(txn, kStaging, StagingColumns()), valid_rows_(std::move(valid_rows)) {}
+
+  absl::Status Add(const v1::Person& p, int64_t line, const StagedKeep& keep,
+                   bool key_from_email) override {
+    std::string& buf = copy_.buf();
+    absl::StrAppend(&buf, line, "\t");
+    AppendCopyText(&buf, p.person_id());
+    buf.append("\tt\t");
+    AppendCopyField(&buf, p.email(), keep.email);
+    AppendCopyField(&buf, p.first_name(), false);
+    AppendCopyField(&buf, p.last_name(), false);
+    AppendCopyText(&buf, p.language());
+    buf.append(p.active() ? "\tt\t" : "\tf\t");
+    AppendCopyField(&buf, StagedTypeName(p), keep.person_type);
+    AppendCopyField(&buf, p.seat(), keep.seat);
+    AppendCopyAttributes(&buf, p, &json_);
+    AppendCopyText(&buf, p.source_integration_id());
+    buf.append(key_from_email ? "\tt\n" : "\tf\n");
+    ++rows_;
+    ++*valid_rows_;
+    return Flush();
+  }
+
+  absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
+                             const std::string& seat) override {
+    std::string& buf = copy_.buf();
+    absl::StrAppend(&buf, line, "\t");
+    AppendCopyText(&buf, person_id);
+    buf.append("\tf\t\\N\t\t\t\tf\t\\N\t");
+    AppendCopyField(&buf, seat, seat.empty());
+    buf.append("{}\t\t");
+    buf.append(key_from_email ? "t\n" : "f\n");
+    ++rows_;
+    return Flush();
+  }
+
+  absl::Status Finish() override {
+    try {
+      copy_.Finish();
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    return absl::OkStatus();
+  }
+  int64_t rows() const override { return rows_; }
+
+ private:
+  absl::Status Flush() {
+    try {
+      copy_.Flush();
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    return absl::OkStatus();
+  }
+
+  CopyLines copy_;
+  std::string json_;
+  int64_t rows_ = 0;
+  std::shared_ptr<int64_t> valid_rows_;
+};
+
+// The valid rows of a first import COPYed into roster.people (StagingTable::OpenDirectWriter):
+// the values a staged row of an empty tenant would be inserted with ('' for a column the file
+// lacks, employee for a missing type; updated_at is the column default, now()).
+class DirectPeopleWriter : public DirectWriter {
+ public:
+  DirectPeopleWriter(pqxx::work& txn, const std::string& tenant_id)
+      : txn_(txn),
+        tenant_id_(tenant_id),
+        copy_(txn, "roster.people",
+              {"tenant_id", "person_id", "email", "first_name", "last_name", "language", "active",
+               "person_type", "seat", "attributes", "source_integration_id"}) {
+    AppendCopyField(&tenant_field_, tenant_id, false);
+  }
+
+  absl::Status Add(const v1::Person& p, int64_t /*line*/, const StagedKeep& keep,
+                   bool /*key_from_email*/) override {
+    std::string& buf = copy_.buf();
+    buf.append(tenant_field_);
+    AppendCopyField(&buf, p.person_id(), false);
+    AppendCopyField(&buf, keep.email ? std::string_view() : p.email(), false);
+    AppendCopyField(&buf, p.first_name(), false);
+    AppendCopyText(&buf, p.last_name());
+    buf.push_back('\t');
+    AppendCopyText(&buf, p.language());
+    buf.append(p.active() ? "\tt\t" : "\tf\t");
+    AppendCopyField(&buf, keep.person_type ? PersonTypeName(v1::PERSON_TYPE_EMPLOYEE)
+                                           : StagedTypeName(p),
+                    false);
+    AppendCopyField(&buf, keep.seat ? std::string_view() : p.seat(), false);
+    AppendCopyAttributes(&buf, p, &json_);
+    AppendCopyText(&buf, p.source_integration_id());
+    buf.push_back('\n');
+    ++rows_;
+    return Flush();
+  }
+
+  // Kept for the repeat check at Finish() (an invalid row's key or seat must not repeat).
+  absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
+                             const std::string& seat) override {
+    if (person_id.empty() && seat.empty()) return absl::OkStatus();
+    if (invalid_.size() >= kMaxDirectInvalidKeys) {
+      too_many_invalid_ = true;
+      return absl::OkStatus();
+    }
+    invalid_.push_back({person_id, line, key_from_email, seat});
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() override {
+    if (finished_) return absl::OkStatus();
+    finished_ = true;
+    if (!needs_staging_.empty()) return absl::OkStatus();  // the COPY already failed
+    try {
+      copy_.Finish();
+    } catch (const pqxx::unique_violation&) {
+      needs_staging_ = kRepeats;
+      return absl::OkStatus();
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    if (too_many_invalid_) {
+      needs_staging_ = absl::StrCat("more than ", kMaxDirectInvalidKeys,
+                                    " invalid rows with a key or seat to check for repeats");
+      return absl::OkStatus();
+    }
+    if (invalid_.empty()) return absl::OkStatus();
+    // The invalid rows' keys and seats, against each other and against the people just
+    // written (by the primary key and the seat index).
+    CopyStagingWriter staged(txn_, std::make_shared<int64_t>(0));
+    for (const InvalidKey& k : invalid_) {
+      RETURN_IF_ERROR(staged.AddInvalidKey(k.person_id, k.line, k.key_from_email, k.seat));
+    }
+    RETURN_IF_ERROR(staged.Finish());
+    invalid_.clear();
+    return Guarded([&] {
+      pqxx::result r = txn_.exec_params(absl::StrCat(
+          "SELECT EXISTS (SELECT 1 FROM ", kStaging, " s WHERE EXISTS (SELECT 1 FROM "
+          "roster.people p WHERE p.tenant_id = $1 AND p.person_id = s.person_id) "
+          "OR EXISTS (SELECT 1 FROM roster.people p WHERE p.tenant_id = $1 AND p.seat <> '' "
+          "AND p.seat = s.seat)) "
+          "OR (SELECT count(*) - count(DISTINCT person_id COLLATE \"C\") FROM ", kStaging,
+          " WHERE person_id <> '') > 0 "
+          "OR (SELECT count(*) - count(DISTINCT seat COLLATE \"C\") FROM ", kStaging,
+          " WHERE seat <> '') > 0"),
+          tenant_id_);
+      if (r[0][0].as<bool>()) needs_staging_ = kRepeats;
+      return absl::OkStatus();
+    });
+  }
+
+  int64_t rows() const override { return rows_; }
+  const std::string& needs_staging() const override { return needs_staging_; }
+
+ private:
+  static constexpr char kRepeats[] = "a person key or seat repeats in the file";
+
+  struct InvalidKey {
+    std::string person_id;
+    int64_t line = 0;
+    bool key_from_email = false;
+    std::string seat;
+  };
+
+  // A refused COPY row (a repeated key or seat among the valid rows) ends the COPY: the rest
+  // of the file is not sent; Finish() reports it.
+  absl::Status Flush() {
+    try {
+      copy_.Flush();
+    } catch (const pqxx::unique_violation&) {
+      needs_staging_ = kRepeats;
+      return absl::CancelledError(kRepeats);
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
+    return absl::OkStatus();
+  }
+
+  pqxx::work& txn_;
+  const std::string tenant_id_;
+  CopyLines copy_;
+  std::string tenant_field_;  // the tenant_id column of every line
+  std::string json_;
+  int64_t rows_ = 0;
+  std::vector<InvalidKey> invalid_;
+  bool too_many_invalid_ = false;
+  bool finished_ = false;
+  std::string needs_staging_;
+};
 
 }  // namespace
 
@@ -393,6 +562,15 @@ absl::StatusOr<std::unique_ptr<StagingWriter>> StagingTable::OpenWriter() {
   std::unique_ptr<StagingWriter> writer;
   RETURN_IF_ERROR(Guarded([&] {
     writer = std::make_unique<CopyStagingWriter>(*txn_, valid_rows_);
+    return absl::OkStatus();
+  }));
+  return writer;
+}
+
+absl::StatusOr<std::unique_ptr<DirectWriter>> StagingTable::OpenDirectWriter() {
+  std::unique_ptr<DirectWriter> writer;
+  RETURN_IF_ERROR(Guarded([&] {
+    writer = std::make_unique<DirectPeopleWriter>(*txn_, tenant_id_);
     return absl::OkStatus();
   }));
   return writer;
@@ -481,9 +659,8 @@ absl::Status StagingTable::ComputeDiff(const DiffSpec& spec) {
     // A tenant without people (a first import): every valid staged row is an add and there is
     // nobody to remove or compare with, so the diff is a view of the staging table rather
     // than a copy of the whole file (the same columns and values the query below gives then).
-    pqxx::result any = txn_->exec_params(
-        "SELECT EXISTS (SELECT 1 FROM roster.people WHERE tenant_id = $1)", tenant_id_);
-    if (!any[0][0].as<bool>()) {
+    ASSIGN_OR_RETURN(bool has_people, RosterStore::HasPeople(*txn_, tenant_id_));
+    if (!has_people) {
       txn_->exec(absl::StrCat(R"sql(
 CREATE TEMP VIEW roster_diff AS
 SELECT 'added'::text AS kind, line, person_id, '{}'::text[] AS changed,

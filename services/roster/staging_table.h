@@ -71,6 +71,20 @@ class StagingWriter {
   virtual int64_t rows() const = 0;
 };
 
+// The valid rows of a tenant's first import, COPYed straight into roster.people
+// (StagingTable::OpenDirectWriter). Invalid rows' keys and seats are kept in memory, at most
+// kMaxDirectInvalidKeys, for the repeat check at Finish().
+class DirectWriter : public StagingWriter {
+ public:
+  // After Finish(): why these rows must be imported through the staging table after all (""
+  // when they need not): a key or seat repeats in the file (the within-file duplicate check
+  // reports each repeat with both lines), or too many invalid rows to check in memory. The
+  // transaction must then be rolled back: roster.people holds part of the file, and the
+  // transaction may be aborted.
+  virtual const std::string& needs_staging() const = 0;
+};
+inline constexpr size_t kMaxDirectInvalidKeys = 100000;
+
 enum class ApplyMode {
   kFullSync,    // staged rows upserted; absent people in scope per `policy`
   kUpsertOnly,  // staged rows upserted; nobody removed
@@ -115,6 +129,15 @@ class StagingTable {
   static absl::StatusOr<StagingTable> Create(pqxx::work& txn, const std::string& tenant_id);
 
   absl::StatusOr<std::unique_ptr<StagingWriter>> OpenWriter();
+  // A first import: the tenant has nobody (the caller holds RosterStore::LockTenant and saw
+  // no people after taking it), so every valid row is an add, and staging the rows to INSERT
+  // them again writes the file twice (at 1M rows that INSERT was as long as the COPY). This
+  // writer COPYs the valid rows straight into roster.people, as the staged diff would insert
+  // them. The primary key and the seat index refuse a repeat among the valid rows; the
+  // invalid rows' keys and seats are staged at Finish() and checked against both. Apply,
+  // ComputeDiff and InFileDuplicates are not for this transaction; see DirectWriter for when
+  // it must be rolled back.
+  absl::StatusOr<std::unique_ptr<DirectWriter>> OpenDirectWriter();
   // Within-file duplicates, found in SQL so that memory does not grow with the file: every
   // staged row (valid or not) whose person key, or non-empty seat, an earlier line already
   // has. Those rows are marked invalid (they take no part in the diff); `fn` gets each, in

@@ -102,6 +102,17 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
                            v1::ImportPolicy import_policy = {},
                            std::map<std::string, std::string> header_map = {},
                            const std::string& integration = kIntegration) {
+    return RunImport(job_id, csv, policy, std::move(import_policy), std::move(header_map),
+                     integration)
+        .summary;
+  }
+
+  // Import(), with how the rows went in (ImportOutcome::path).
+  ImportOutcome RunImport(const std::string& job_id, const std::string& csv,
+                          v1::SyncPolicy policy = v1::SYNC_POLICY_DELETE,
+                          v1::ImportPolicy import_policy = {},
+                          std::map<std::string, std::string> header_map = {},
+                          const std::string& integration = kIntegration) {
     v1::RosterJob job;
     job.set_job_id(job_id);
     job.set_tenant_id(kTenant);
@@ -114,7 +125,7 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     for (const auto& [k, v] : header_map) (*job.mutable_header_map())[k] = v;
     auto outcome = importer_->Import(job);
     EXPECT_TRUE(outcome.ok()) << outcome.status();
-    return outcome.ok() ? outcome->summary : v1::ImportSummary();
+    return outcome.ok() ? *outcome : ImportOutcome{};
   }
 
   // PreviewImport of `csv` (archived as a new SOURCE file) for kIntegration under `policy`,
@@ -133,11 +144,13 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
   }
 
   // How many BACKUP files the tenant has in the archive.
-  int BackupCount() {
+  int BackupCount() { return FileCount(v1::FILE_KIND_BACKUP); }
+  // How many finished files of `kind` the tenant has in the archive.
+  int FileCount(v1::FileKind kind) {
     grpc::ClientContext ctx;
     v1::ListFilesRequest req;
     req.set_tenant_id(kTenant);
-    req.set_kind(v1::FILE_KIND_BACKUP);
+    req.set_kind(kind);
     req.set_page_size(500);
     v1::ListFilesResponse resp;
     grpc::Status st = harness_.stub().ListFiles(&ctx, req, &resp);
@@ -154,6 +167,76 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     std::map<std::string, v1::Person> out;
     for (auto& p : Roster()) out[p.person_id()] = p;
     return out;
+  }
+
+  void ClearRoster() {
+    ASSERT_TRUE(harness_.pool()
+                    .Transact([](pqxx::work& txn) {
+                      txn.exec("DELETE FROM roster.people");
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+
+  // `csv` imported into an empty roster (a first import, which goes `first_path`), and again,
+  // the staged way, into a roster holding only another integration's person: the same
+  // summary, error report and people either way. Each applied import leaves one backup (an
+  // abandoned first try, none).
+  void ExpectFirstImportAsStaged(const std::string& name, const std::string& csv,
+                                 const std::string& first_path) {
+    SCOPED_TRACE(name);
+    v1::ImportPolicy loose;
+    loose.set_max_invalid_share(0.5);
+    ClearRoster();
+    const int backups = BackupCount();
+    const ImportOutcome first = RunImport("first " + name, csv, v1::SYNC_POLICY_DELETE, loose);
+    EXPECT_EQ(first.path, first_path);
+    ASSERT_EQ(first.summary.status(), v1::IMPORT_STATUS_APPLIED) << first.summary.message();
+    EXPECT_EQ(BackupCount(), backups + 1);
+    auto emptied = ParseSnapshot(ReadFile(first.summary.backup_file_id()), kTenant);
+    ASSERT_TRUE(emptied.ok()) << emptied.status();
+    EXPECT_TRUE(emptied->empty());  // the roster before: nobody
+    std::map<std::string, v1::Person> direct = RosterById();
+
+    ClearRoster();
+    ASSERT_EQ(RunImport("other " + name, "person_id,email,first_name,last_name,language,active\n"
+                                         "Z9,z9@x.io,Zed,Nine,en,y\n",
+                        v1::SYNC_POLICY_DELETE, {}, {}, "int_other")
+                  .summary.status(),
+              v1::IMPORT_STATUS_APPLIED);
+    const ImportOutcome staged = RunImport("staged " + name, csv, v1::SYNC_POLICY_DELETE, loose);
+    EXPECT_EQ(staged.path, "staged");
+    ASSERT_EQ(staged.summary.status(), v1::IMPORT_STATUS_APPLIED) << staged.summary.message();
+    std::map<std::string, v1::Person> general = RosterById();
+    ASSERT_EQ(general.erase("Z9"), 1u);
+
+    EXPECT_EQ(first.summary.added(), staged.summary.added());
+    EXPECT_EQ(first.summary.rows_read(), staged.summary.rows_read());
+    EXPECT_EQ(first.summary.rejected_rows(), staged.summary.rejected_rows());
+    EXPECT_EQ(first.summary.message(), staged.summary.message());
+    EXPECT_EQ(first.summary.updated() + first.summary.deleted() + first.summary.unchanged(), 0);
+    ASSERT_EQ(first.summary.errors_size(), staged.summary.errors_size());
+    for (int i = 0; i < first.summary.errors_size(); ++i) {
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(first.summary.errors(i),
+                                                                     staged.summary.errors(i)))
+          << first.summary.errors(i).DebugString() << " vs "
+          << staged.summary.errors(i).DebugString();
+    }
+    EXPECT_EQ(first.summary.error_report_file_id().empty(),
+              staged.summary.error_report_file_id().empty());
+    if (!first.summary.error_report_file_id().empty()) {
+      EXPECT_EQ(ReadFile(first.summary.error_report_file_id()),
+                ReadFile(staged.summary.error_report_file_id()));
+    }
+    ASSERT_EQ(direct.size(), general.size());
+    for (auto& [id, p] : direct) {
+      ASSERT_EQ(general.count(id), 1u) << id;
+      v1::Person want = general[id];
+      p.clear_updated_at();
+      want.clear_updated_at();
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(p, want))
+          << p.DebugString() << " vs " << want.DebugString();
+    }
   }
 
   GrpcArchive* archive_ = nullptr;
@@ -486,6 +569,82 @@ TEST_F(ImportPipelineTest, FirstImportShortcutEqualsTheGeneralDiff) {
   EXPECT_EQ(people["A2"].person_type(), v1::PERSON_TYPE_EMPLOYEE);
   EXPECT_EQ(people["A4"].attributes().at("cost_center"), "C\"C\\4\tx");
   EXPECT_EQ(people.count("A3"), 0u);
+}
+
+// A first import COPYs its valid rows straight into the roster: every column, the defaults
+// of the columns a file lacks, a key taken from the email, escapes and non-ASCII text come out
+// as the staged import writes them.
+TEST_F(ImportPipelineTest, AFirstImportWritesWhatTheStagedImportWould) {
+  ExpectFirstImportAsStaged(
+      "every column",
+      "person_id,email,first_name,last_name,language,active,person_type,seat,attr:cost_center,"
+      "attr:note\n"
+      "A1,a1@x.io,Ann,One,en,y,contractor,S-1,CC1,\"quote \"\" and \\ backslash\"\n"
+      "A2,a2@x.io,Bob,Two,de,n,intern,,,\n"
+      "A3,not-an-email,Cid,Three,en,y,staff,S-3,CC3,x\n"
+      "A4,a4@x.io,Dee,Four,fr,inactive,student,S-4,\"C\tC\",\"line\nbreak\"\n"
+      "A5,A5@X.io,\xC3\x89mile,\xC3\x9Cnal,fr,yes,part_time,S-5,\xCE\xA9mega,\n",
+      "first");
+  ExpectFirstImportAsStaged("no email, type or seat column",
+                            "person_id,first_name,last_name,language,active\n"
+                            "B1,Bea,One,en,y\n"
+                            "B2,Bo,Two,nl,n\n",
+                            "first");
+  ExpectFirstImportAsStaged("key from the email",
+                            "email,first_name,last_name,language,active\n"
+                            "C1@X.io,Cy,One,en,y\n"
+                            "c2@x.io,Cal,Two,en,0\n"
+                            "bad-email,Cat,Three,en,y\n",
+                            "first");
+}
+
+// A key or seat that repeats in a first import (the primary key or the seat index refuses
+// the COPY; an invalid row's is checked after it) sends the file the staged way, which
+// reports each repeat with both lines: the outcome is the staged import's, with one backup.
+TEST_F(ImportPipelineTest, ARepeatInAFirstImportGoesTheStagedWay) {
+  const std::string header = "person_id,email,first_name,last_name,language,active,seat\n";
+  const std::string fill = "F1,f1@x.io,Fay,One,en,y,\nF2,f2@x.io,Fin,Two,en,y,S-9\n";
+  ExpectFirstImportAsStaged("key twice", header + fill + "P1,p1@x.io,A,B,en,y,\n" +
+                                             "P1,p1b@x.io,C,D,en,y,\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("seat twice", header + fill + "P1,p1@x.io,A,B,en,y,S-1\n" +
+                                              "P2,p2@x.io,C,D,en,y,S-1\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("an invalid row's key, then a valid row's",
+                            header + fill + "P1,bad,A,B,en,y,\n" + "P1,p1@x.io,C,D,en,y,\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("a valid row's key, then an invalid row's",
+                            header + fill + "P1,p1@x.io,A,B,en,y,\n" + "P1,bad,C,D,en,y,\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("an invalid row's key twice",
+                            header + fill + "P1,bad,A,B,en,y,\n" + "P1,bad2,C,D,en,y,\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("an invalid row's seat, then a valid row's",
+                            header + fill + "P1,bad,A,B,en,y,S-9\n" + "P2,p2@x.io,C,D,en,y,\n",
+                            "first, then staged");
+  ExpectFirstImportAsStaged("invalid rows with other keys and seats",
+                            header + fill + "P1,bad,A,B,en,y,S-7\n" + "P2,bad,C,D,en,y,\n",
+                            "first");
+}
+
+// A first import refused for its invalid rows applies nothing and leaves no backup; its
+// error report is kept.
+TEST_F(ImportPipelineTest, ARefusedFirstImportLeavesNothing) {
+  std::string csv = kHeader;
+  for (int i = 0; i < 10; ++i) {
+    absl::StrAppend(&csv, "P", i, ",", i % 2 == 0 ? "bad" : absl::StrCat("p", i, "@x.io"), ",F",
+                    i, ",L", i, ",en,y\n");
+  }
+  const ImportOutcome out = RunImport("refused", csv);
+  EXPECT_EQ(out.path, "first");
+  EXPECT_EQ(out.summary.status(), v1::IMPORT_STATUS_REJECTED);
+  EXPECT_THAT(out.summary.message(), HasSubstr("5 of 10 rows"));
+  EXPECT_TRUE(out.summary.backup_file_id().empty());
+  EXPECT_EQ(BackupCount(), 0);
+  EXPECT_TRUE(Roster().empty());
+  ASSERT_FALSE(out.summary.error_report_file_id().empty());
+  EXPECT_THAT(ReadFile(out.summary.error_report_file_id()), HasSubstr("bad"));
+  EXPECT_EQ(FileCount(v1::FILE_KIND_ERROR_REPORT), 1);
 }
 
 // The in-file duplicate check first tries to prove there is none (unique indexes on key and
