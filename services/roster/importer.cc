@@ -376,7 +376,7 @@ absl::StatusOr<ImportOutcome> Importer::RecordRejection(v1::ImportSummary summar
   if (absl::IsAlreadyExists(s)) {
     // A concurrent delivery of the same job recorded it first.
     ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(summary.tenant_id(), summary.job_id()));
-    if (existing) return ImportOutcome{*existing, true, ""};
+    if (existing) return ImportOutcome{*existing, true, "", ""};
   }
   RETURN_IF_ERROR(s);
   log::Warn("import rejected", {{"tenant", summary.tenant_id()},
@@ -384,7 +384,7 @@ absl::StatusOr<ImportOutcome> Importer::RecordRejection(v1::ImportSummary summar
                                 {"import_id", summary.import_id()},
                                 {"reason", summary.message()}});
   RecordImportMetrics(summary);
-  return ImportOutcome{std::move(summary), false, ""};
+  return ImportOutcome{std::move(summary), false, "", ""};
 }
 
 absl::StatusOr<ImportOutcome> Importer::Import(const v1::RosterJob& job) {
@@ -481,10 +481,8 @@ absl::StatusOr<bool> RefuseFile(const FileScan& scan, const ImportRequest& r,
   return true;
 }
 
-// Takes the tenant lock; true when the job was imported meanwhile (`a` is then that import).
-absl::StatusOr<bool> LockAndFindReplay(pqxx::work& txn, const ImportRequest& r,
-                                       ImportAttempt& a) {
-  RETURN_IF_ERROR(RosterStore::LockTenant(txn, r.tenant_id));
+// Under the tenant lock: true when the job was imported meanwhile (`a` is then that import).
+absl::StatusOr<bool> FindReplay(pqxx::work& txn, const ImportRequest& r, ImportAttempt& a) {
   ASSIGN_OR_RETURN(auto done, RosterStore::FindImportByJob(txn, r.tenant_id, r.job_id));
   if (!done) return false;
   a.summary = *done;
@@ -538,13 +536,20 @@ absl::Status RecordAndCommit(pqxx::work& txn, ImportAttempt& a, PhaseTimer& time
 }
 
 // A first import (the tenant has nobody, under its lock): the valid rows are COPYed straight
-// into roster.people (StagingTable::OpenDirectWriter), with no diff to compute. Sets
-// `needs_staging` (nothing applied) when the tenant has people after all or a key or seat
-// repeats in the file.
+// into roster.people (StagingTable::OpenDirectWriter), with no diff to compute. The lock is
+// held while the file is read; it is only tried, so that a tenant whose lock someone holds
+// goes the staged way, which reads the file before it waits. Sets `needs_staging` (nothing
+// applied) when the lock is taken, the tenant has people after all, or a key or seat repeats
+// in the file.
 absl::Status ImportFirst(pqxx::connection& conn, PgPool& pool, Archive& archive,
                          const ImportRequest& r, ImportAttempt& a, PhaseTimer& timer) {
   pqxx::work txn(conn);
-  ASSIGN_OR_RETURN(bool replayed, LockAndFindReplay(txn, r, a));
+  ASSIGN_OR_RETURN(bool locked, RosterStore::TryLockTenant(txn, r.tenant_id));
+  if (!locked) {
+    a.needs_staging = "the tenant's lock is held (another import or change)";
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(bool replayed, FindReplay(txn, r, a));
   if (replayed) return absl::OkStatus();
   ASSIGN_OR_RETURN(bool has_people, RosterStore::HasPeople(txn, r.tenant_id));
   if (has_people) {
@@ -552,9 +557,7 @@ absl::Status ImportFirst(pqxx::connection& conn, PgPool& pool, Archive& archive,
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, r.tenant_id));
-  // The backup (of an empty roster) reads the snapshot from before the rows are written.
-  std::unique_ptr<BackgroundSnapshot> backup = StartBackup(pool, archive, txn, r, a.summary);
-  timer.Mark("lock");
+  timer.Mark("first_lock");
   ASSIGN_OR_RETURN(std::unique_ptr<DirectWriter> writer, staging.OpenDirectWriter());
   LazyErrorReport report(
       archive, FileHeader(r, v1::FILE_KIND_ERROR_REPORT,
@@ -562,15 +565,18 @@ absl::Status ImportFirst(pqxx::connection& conn, PgPool& pool, Archive& archive,
   absl::StatusOr<FileScan> scan = ScanRosterFile(archive, r.tenant_id, r.file_id, r.header_map,
                                                  r.policy, ImportSink(r, *writer, report));
   RETURN_IF_ERROR(writer->Finish());
-  timer.Mark("scan_copy_people");
+  timer.Mark("first_scan_copy");
   if (!writer->needs_staging().empty()) {
     a.needs_staging = writer->needs_staging();
-    return absl::OkStatus();  // rolled back; the report and the backup are abandoned
+    return absl::OkStatus();  // rolled back; the error report is abandoned
   }
   ASSIGN_OR_RETURN(bool missing, SourceMissing(scan, r, a));
   if (missing) return absl::OkStatus();
   ASSIGN_OR_RETURN(bool refused, RefuseFile(*scan, r, report, a));
   if (refused) return absl::OkStatus();
+  // The backup of the roster before: still nobody in this transaction's exported snapshot,
+  // which counts this (uncommitted) transaction as running.
+  std::unique_ptr<BackgroundSnapshot> backup = StartBackup(pool, archive, txn, r, a.summary);
   RETURN_IF_ERROR(FinishReport(report, a.summary));
   RETURN_IF_ERROR(AwaitBackup(*backup, a.summary));
   timer.Mark("snapshot");
@@ -619,7 +625,8 @@ absl::Status ImportStaged(pqxx::connection& conn, PgPool& pool, Archive& archive
   ASSIGN_OR_RETURN(bool refused, RefuseFile(*scan, r, report, a));
   if (refused) return absl::OkStatus();
 
-  ASSIGN_OR_RETURN(bool replayed, LockAndFindReplay(txn, r, a));
+  RETURN_IF_ERROR(RosterStore::LockTenant(txn, tenant));
+  ASSIGN_OR_RETURN(bool replayed, FindReplay(txn, r, a));
   if (replayed) return absl::OkStatus();
   // An import to apply backs the roster up first: the snapshot streams on a second
   // connection, from this transaction's snapshot (taken now, under the lock), while the diff
@@ -716,7 +723,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
     return absl::InvalidArgumentError("roster import: tenant_id and job_id are required");
   }
   ASSIGN_OR_RETURN(auto existing, store_.FindImportByJob(tenant, r.job_id));
-  if (existing) return ImportOutcome{*existing, true, ""};
+  if (existing) return ImportOutcome{*existing, true, "", ""};
 
   v1::ImportSummary start;
   start.set_tenant_id(tenant);
@@ -738,6 +745,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
   PhaseTimer timer;
   ImportAttempt a(start);
   std::string path = "staged";
+  std::string staged_because;
   bool done = false;
   absl::Status status;
   if (!r.preview) {
@@ -757,6 +765,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                                                        {"import_id", start.import_id()},
                                                        {"reason", a.needs_staging}});
         path = "first, then staged";
+        staged_because = a.needs_staging;
         a = ImportAttempt(start);
       }
     }
@@ -769,7 +778,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
   }
   if (absl::IsAlreadyExists(status)) {
     ASSIGN_OR_RETURN(auto found, store_.FindImportByJob(tenant, r.job_id));
-    if (found) return ImportOutcome{*found, true, ""};
+    if (found) return ImportOutcome{*found, true, "", ""};
   }
   if (!status.ok()) {
     log::Error("import failed, nothing applied", {{"tenant", tenant},
@@ -783,10 +792,13 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                                            {"import_id", summary.import_id()},
                                            {"path", path},
                                            {"rows_read", std::to_string(summary.rows_read())}}));
-  if (a.replayed) return ImportOutcome{summary, true, path};
+  if (a.replayed) return ImportOutcome{summary, true, path, staged_because};
   if (a.rejected) {
     ASSIGN_OR_RETURN(ImportOutcome out, RecordRejection(std::move(summary)));
-    if (!out.replayed) out.path = path;
+    if (!out.replayed) {
+      out.path = path;
+      out.staged_because = staged_because;
+    }
     return out;
   }
   log::Info("import done", {{"tenant", tenant},
@@ -800,7 +812,7 @@ absl::StatusOr<ImportOutcome> Importer::Run(const ImportRequest& r) {
                             {"deactivated", std::to_string(summary.deactivated())},
                             {"held", std::to_string(summary.held())}});
   if (summary.status() != v1::IMPORT_STATUS_PREVIEW) RecordImportMetrics(summary);
-  return ImportOutcome{std::move(summary), false, path};
+  return ImportOutcome{std::move(summary), false, path, staged_because};
 }
 
 absl::StatusOr<v1::ImportSummary> Importer::ApproveDeletions(const std::string& tenant_id,

@@ -108,6 +108,7 @@ struct ImportOutcome {
   // How the rows went in: "staged" (the staging table and a diff), "first" (a first import,
   // straight into the roster), "first, then staged" (a first import that had to be staged).
   std::string path;
+  std::string staged_because;  // "first, then staged": why
 };
 
 struct ImportRequest {

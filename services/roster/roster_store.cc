@@ -142,6 +142,11 @@ v1::ImportSummary ImportFromRow(const pqxx::row& r, int64_t* seq) {
 }
 
 
+// The advisory lock that serializes a tenant's bulk changes and seat assignments.
+std::string TenantLockKey(const std::string& tenant_id) {
+  return absl::StrCat("roster/", tenant_id);
+}
+
 }  // namespace
 
 std::vector<Migration> RosterMigrations() {
@@ -229,8 +234,14 @@ absl::Status RosterStore::Migrate() { return ApplyMigrations(pool_, kSchema, Ros
 
 absl::Status RosterStore::LockTenant(pqxx::work& txn, const std::string& tenant_id) {
   txn.exec_params("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                  absl::StrCat("roster/", tenant_id));
+                  TenantLockKey(tenant_id));
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> RosterStore::TryLockTenant(pqxx::work& txn, const std::string& tenant_id) {
+  pqxx::result r = txn.exec_params("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))",
+                                   TenantLockKey(tenant_id));
+  return r[0][0].as<bool>();
 }
 
 absl::StatusOr<bool> RosterStore::HasPeople(pqxx::work& txn, const std::string& tenant_id) {

@@ -66,6 +66,8 @@ class RosterStore {
   // --- inside a caller's transaction ---
   // Serializes bulk changes and seat assignments of one tenant until the transaction ends.
   static absl::Status LockTenant(pqxx::work& txn, const std::string& tenant_id);
+  // LockTenant without waiting: false (nothing taken) when another transaction holds it.
+  static absl::StatusOr<bool> TryLockTenant(pqxx::work& txn, const std::string& tenant_id);
   // Whether the tenant has anybody in its roster.
   static absl::StatusOr<bool> HasPeople(pqxx::work& txn, const std::string& tenant_id);
   // The tenant's people sorted by person_id through a server-side cursor, `batch` at a time

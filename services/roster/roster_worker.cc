@@ -105,7 +105,7 @@ absl::Status RosterWorker::HandleJob(const v1::RosterJob& job) {
                                             {"run_id", job.run_id()},
                                             {"job_id", job.job_id()},
                                             {"error", recorded->message()}});
-        outcome = ImportOutcome{*std::move(recorded), false, ""};
+        outcome = ImportOutcome{*std::move(recorded), false, "", ""};
       }
       v1::RunEvent event;
       const v1::ImportSummary& s = outcome->summary;

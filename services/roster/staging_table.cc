@@ -412,9 +412,10 @@ class CopyStagingWriter : public StagingWriter {
 // lacks, employee for a missing type; updated_at is the column default, now()).
 class DirectPeopleWriter : public DirectWriter {
  public:
-  DirectPeopleWriter(pqxx::work& txn, const std::string& tenant_id)
+  DirectPeopleWriter(pqxx::work& txn, const std::string& tenant_id, size_t max_invalid_keys)
       : txn_(txn),
         tenant_id_(tenant_id),
+        max_invalid_keys_(max_invalid_keys),
         copy_(txn, "roster.people",
               {"tenant_id", "person_id", "email", "first_name", "last_name", "language", "active",
                "person_type", "seat", "attributes", "source_integration_id"}) {
@@ -447,7 +448,7 @@ class DirectPeopleWriter : public DirectWriter {
   absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
                              const std::string& seat) override {
     if (person_id.empty() && seat.empty()) return absl::OkStatus();
-    if (invalid_.size() >= kMaxDirectInvalidKeys) {
+    if (invalid_.size() >= max_invalid_keys_) {
       too_many_invalid_ = true;
       return absl::OkStatus();
     }
@@ -458,7 +459,6 @@ class DirectPeopleWriter : public DirectWriter {
   absl::Status Finish() override {
     if (finished_) return absl::OkStatus();
     finished_ = true;
-    if (!needs_staging_.empty()) return absl::OkStatus();  // the COPY already failed
     try {
       copy_.Finish();
     } catch (const pqxx::unique_violation&) {
@@ -468,7 +468,7 @@ class DirectPeopleWriter : public DirectWriter {
       return StatusFromPqxx(e);
     }
     if (too_many_invalid_) {
-      needs_staging_ = absl::StrCat("more than ", kMaxDirectInvalidKeys,
+      needs_staging_ = absl::StrCat("more than ", max_invalid_keys_,
                                     " invalid rows with a key or seat to check for repeats");
       return absl::OkStatus();
     }
@@ -510,14 +510,11 @@ class DirectPeopleWriter : public DirectWriter {
     std::string seat;
   };
 
-  // A refused COPY row (a repeated key or seat among the valid rows) ends the COPY: the rest
-  // of the file is not sent; Finish() reports it.
+  // The server refuses a repeated key or seat among the valid rows at the row, then reads
+  // and discards the rest of the COPY; libpq reports it only when the COPY ends (Finish()).
   absl::Status Flush() {
     try {
       copy_.Flush();
-    } catch (const pqxx::unique_violation&) {
-      needs_staging_ = kRepeats;
-      return absl::CancelledError(kRepeats);
     } catch (const std::exception& e) {
       return StatusFromPqxx(e);
     }
@@ -526,6 +523,7 @@ class DirectPeopleWriter : public DirectWriter {
 
   pqxx::work& txn_;
   const std::string tenant_id_;
+  const size_t max_invalid_keys_;
   CopyLines copy_;
   std::string tenant_field_;  // the tenant_id column of every line
   std::string json_;
@@ -567,10 +565,11 @@ absl::StatusOr<std::unique_ptr<StagingWriter>> StagingTable::OpenWriter() {
   return writer;
 }
 
-absl::StatusOr<std::unique_ptr<DirectWriter>> StagingTable::OpenDirectWriter() {
+absl::StatusOr<std::unique_ptr<DirectWriter>> StagingTable::OpenDirectWriter(
+    size_t max_invalid_keys) {
   std::unique_ptr<DirectWriter> writer;
   RETURN_IF_ERROR(Guarded([&] {
-    writer = std::make_unique<DirectPeopleWriter>(*txn_, tenant_id_);
+    writer = std::make_unique<DirectPeopleWriter>(*txn_, tenant_id_, max_invalid_keys);
     return absl::OkStatus();
   }));
   return writer;

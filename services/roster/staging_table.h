@@ -73,7 +73,9 @@ class StagingWriter {
 
 // The valid rows of a tenant's first import, COPYed straight into roster.people
 // (StagingTable::OpenDirectWriter). Invalid rows' keys and seats are kept in memory, at most
-// kMaxDirectInvalidKeys, for the repeat check at Finish().
+// kMaxDirectInvalidKeys (a few MB), for the repeat check at Finish(). A repeat among the
+// valid rows is known only when the COPY ends: the server refuses it at the row and discards
+// the rest, and libpq reports it at the end of the COPY.
 class DirectWriter : public StagingWriter {
  public:
   // After Finish(): why these rows must be imported through the staging table after all (""
@@ -137,7 +139,8 @@ class StagingTable {
   // invalid rows' keys and seats are staged at Finish() and checked against both. Apply,
   // ComputeDiff and InFileDuplicates are not for this transaction; see DirectWriter for when
   // it must be rolled back.
-  absl::StatusOr<std::unique_ptr<DirectWriter>> OpenDirectWriter();
+  absl::StatusOr<std::unique_ptr<DirectWriter>> OpenDirectWriter(
+      size_t max_invalid_keys = kMaxDirectInvalidKeys);
   // Within-file duplicates, found in SQL so that memory does not grow with the file: every
   // staged row (valid or not) whose person key, or non-empty seat, an earlier line already
   // has. Those rows are marked invalid (they take no part in the diff); `fn` gets each, in

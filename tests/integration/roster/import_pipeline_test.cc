@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -189,10 +191,16 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     loose.set_max_invalid_share(0.5);
     ClearRoster();
     const int backups = BackupCount();
+    const int reports = FileCount(v1::FILE_KIND_ERROR_REPORT);
     const ImportOutcome first = RunImport("first " + name, csv, v1::SYNC_POLICY_DELETE, loose);
     EXPECT_EQ(first.path, first_path);
+    if (first_path != "first") {
+      EXPECT_THAT(first.staged_because, HasSubstr("repeats"));
+    }
     ASSERT_EQ(first.summary.status(), v1::IMPORT_STATUS_APPLIED) << first.summary.message();
     EXPECT_EQ(BackupCount(), backups + 1);
+    EXPECT_EQ(FileCount(v1::FILE_KIND_ERROR_REPORT),
+              reports + (first.summary.error_report_file_id().empty() ? 0 : 1));
     auto emptied = ParseSnapshot(ReadFile(first.summary.backup_file_id()), kTenant);
     ASSERT_TRUE(emptied.ok()) << emptied.status();
     EXPECT_TRUE(emptied->empty());  // the roster before: nobody
@@ -214,6 +222,8 @@ class ImportPipelineTest : public rostersync::testing::ArchiveHarnessTest {
     EXPECT_EQ(first.summary.rows_read(), staged.summary.rows_read());
     EXPECT_EQ(first.summary.rejected_rows(), staged.summary.rejected_rows());
     EXPECT_EQ(first.summary.message(), staged.summary.message());
+    EXPECT_THAT(first.summary.header_notes(),
+                ::testing::ElementsAreArray(staged.summary.header_notes()));
     EXPECT_EQ(first.summary.updated() + first.summary.deleted() + first.summary.unchanged(), 0);
     ASSERT_EQ(first.summary.errors_size(), staged.summary.errors_size());
     for (int i = 0; i < first.summary.errors_size(); ++i) {
@@ -625,6 +635,117 @@ TEST_F(ImportPipelineTest, ARepeatInAFirstImportGoesTheStagedWay) {
   ExpectFirstImportAsStaged("invalid rows with other keys and seats",
                             header + fill + "P1,bad,A,B,en,y,S-7\n" + "P2,bad,C,D,en,y,\n",
                             "first");
+  std::string large = header;  // about 2 MB: many buffers go out before the repeat
+  for (int i = 0; i < 60000; ++i) {
+    absl::StrAppend(&large, "L", i, ",l", i, "@x.io,F,L,en,y,\n");
+  }
+  ExpectFirstImportAsStaged("a key repeated at the end of a large file",
+                            large + "L17,again@x.io,F,L,en,y,\n", "first, then staged");
+}
+
+// The invalid rows' keys and seats a first import keeps in memory are bounded: past the
+// bound the writer asks for the staged way.
+TEST_F(ImportPipelineTest, TheDirectWriterBoundsTheInvalidKeysItKeeps) {
+  for (const size_t bound : {size_t{2}, size_t{3}}) {
+    std::string needs;
+    int64_t rows = 0;
+    ASSERT_TRUE(harness_.pool()
+                    .Transact([&](pqxx::work& txn) -> absl::Status {
+                      auto staging = StagingTable::Create(txn, kTenant);
+                      if (!staging.ok()) return staging.status();
+                      auto writer = staging->OpenDirectWriter(bound);
+                      if (!writer.ok()) return writer.status();
+                      v1::Person p;
+                      p.set_person_id("V1");
+                      p.set_first_name("V");
+                      if (absl::Status s = (*writer)->Add(p, 2, StagedKeep{}); !s.ok()) return s;
+                      for (int i = 0; i < 3; ++i) {
+                        if (absl::Status s = (*writer)->AddInvalidKey(absl::StrCat("I", i), 3 + i);
+                            !s.ok()) {
+                          return s;
+                        }
+                      }
+                      if (absl::Status s = (*writer)->Finish(); !s.ok()) return s;
+                      needs = (*writer)->needs_staging();
+                      rows = (*writer)->rows();
+                      return absl::AbortedError("roll back");
+                    })
+                    .code() == absl::StatusCode::kAborted);
+    EXPECT_EQ(rows, 1);
+    if (bound == 2) {
+      EXPECT_THAT(needs, HasSubstr("more than 2 invalid rows"));
+    } else {
+      EXPECT_EQ(needs, "");
+    }
+  }
+  EXPECT_TRUE(Roster().empty());
+}
+
+// A first import whose tenant lock another transaction holds does not wait for it with the
+// file unread: it goes the staged way, which reads the file, then waits, then sees what the
+// other transaction committed.
+TEST_F(ImportPipelineTest, AFirstImportDoesNotWaitForTheLockWithItsFileUnread) {
+  std::string csv = kHeader;
+  for (int i = 0; i < 50; ++i) absl::StrAppend(&csv, "P", i, ",p", i, "@x.io,F,L,en,y\n");
+  const std::string file_id = PutSource(csv);
+  // Another transaction takes the tenant lock and adds a person, then holds on.
+  std::promise<void> locked, release;
+  std::shared_future<void> released = release.get_future().share();
+  absl::Status held;
+  std::thread holder([&] {
+    held = harness_.pool().Transact([&](pqxx::work& txn) -> absl::Status {
+      if (absl::Status s = RosterStore::LockTenant(txn, kTenant); !s.ok()) return s;
+      txn.exec_params(
+          "INSERT INTO roster.people (tenant_id, person_id, first_name, source_integration_id) "
+          "VALUES ($1, 'Q1', 'Quinn', 'int_other')",
+          kTenant);
+      locked.set_value();
+      released.wait();
+      return absl::OkStatus();
+    });
+  });
+  locked.get_future().wait();
+
+  v1::RosterJob job;
+  job.set_job_id("locked");
+  job.set_tenant_id(kTenant);
+  job.set_run_id("locked");
+  job.set_integration_id(kIntegration);
+  job.set_op(v1::RosterJob::OP_IMPORT);
+  job.set_file_id(file_id);
+  job.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  absl::StatusOr<ImportOutcome> outcome;
+  std::thread importing([&] { outcome = importer_->Import(job); });
+  // Once the import waits for the lock (after reading its file), let it go.
+  bool waiting = false;
+  for (int i = 0; i < 600 && !waiting; ++i) {
+    absl::SleepFor(absl::Milliseconds(50));
+    ASSERT_TRUE(harness_.pool()
+                    .Transact([&](pqxx::work& q) {
+                      waiting = q.exec("SELECT count(*) FROM pg_locks WHERE locktype = "
+                                       "'advisory' AND NOT granted")[0][0]
+                                    .as<int>() > 0;
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  EXPECT_TRUE(waiting);
+  release.set_value();
+  holder.join();
+  ASSERT_TRUE(held.ok()) << held;
+  importing.join();
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_EQ(outcome->path, "first, then staged");
+  EXPECT_THAT(outcome->staged_because, HasSubstr("lock is held"));
+  EXPECT_EQ(outcome->summary.status(), v1::IMPORT_STATUS_APPLIED) << outcome->summary.message();
+  EXPECT_EQ(outcome->summary.added(), 50);
+  std::map<std::string, v1::Person> people = RosterById();
+  EXPECT_EQ(people.size(), 51u);
+  EXPECT_EQ(people["Q1"].first_name(), "Quinn");  // another integration's: kept
+  auto before = ParseSnapshot(ReadFile(outcome->summary.backup_file_id()), kTenant);
+  ASSERT_TRUE(before.ok()) << before.status();
+  ASSERT_EQ(before->size(), 1u);  // the backup is the roster the import changed
+  EXPECT_EQ((*before)[0].person_id(), "Q1");
 }
 
 // A first import refused for its invalid rows applies nothing and leaves no backup; its
@@ -850,6 +971,34 @@ class BackupBreakingArchive : public rostersync::testing::ForwardingArchive {
   };
   size_t fail_after_;
 };
+
+// A first import backs up the empty roster before it commits: when that backup cannot be
+// written, nothing is applied and nothing is left behind; a retry applies.
+TEST_F(ImportPipelineTest, AFirstImportWhoseBackupFailsAppliesNothing) {
+  v1::RosterJob job;
+  job.set_job_id("f1");
+  job.set_tenant_id(kTenant);
+  job.set_run_id("f1");
+  job.set_integration_id(kIntegration);
+  job.set_op(v1::RosterJob::OP_IMPORT);
+  job.set_file_id(PutSource(People(0, 30)));
+  job.mutable_policy()->set_sync_policy(v1::SYNC_POLICY_DELETE);
+  BackupBreakingArchive breaking(*archive_, 0);  // not even the header line
+  Importer broken(*store_, breaking);
+  auto outcome = broken.Import(job);
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_THAT(outcome.status().message(), HasSubstr("pre-import backup failed, nothing applied"));
+  EXPECT_TRUE(Roster().empty());
+  EXPECT_EQ(BackupCount(), 0);
+
+  auto retried = importer_->Import(job);
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  EXPECT_EQ(retried->path, "first");
+  EXPECT_EQ(retried->summary.status(), v1::IMPORT_STATUS_APPLIED) << retried->summary.message();
+  EXPECT_EQ(retried->summary.added(), 30);
+  EXPECT_EQ(BackupCount(), 1);
+  EXPECT_EQ(Roster().size(), 30u);
+}
 
 // The backup streams beside the diff on a second connection: when it breaks midway, the
 // import fails before applying anything, leaves no backup, and a retry applies normally.
