@@ -30,6 +30,14 @@
 //     snapshot starts under the lock, before the diff, on a second connection that imports
 //     this transaction's snapshot (pg_export_snapshot), so the two run side by side; the file
 //     is finished only when the import is about to apply (a rejection leaves none).
+//  8. A first import (a tenant with nobody, not a preview) skips the staging table and the
+//     diff: under the tenant lock (only tried: when someone holds it, the staged way reads
+//     the file first and then waits), the valid rows are COPYed straight into roster.people
+//     (StagingTable::OpenDirectWriter), the same rows the staged diff would add; the backup
+//     (of the empty roster) is taken from the snapshot exported after the COPY, which still
+//     counts the import as running. A key or seat that repeats in the file, people that
+//     appeared meanwhile or a held lock roll it back, and the file goes the staged way
+//     (ImportOutcome::path "first, then staged"), which reports each repeat with both lines.
 // A non-OK status means nothing was applied: UNAVAILABLE is transient (retry), anything else
 // is permanent.
 //

@@ -20,6 +20,10 @@
 //   apply:   WriteSnapshotFromCursor(txn, tenant, writer-sink)   (importer.h: backup first)
 //            staging.Apply({...})
 //
+// A first import (the tenant locked and empty, not a preview) may instead COPY its valid rows
+// straight into roster.people with OpenDirectWriter(): no diff, nothing to apply; when its
+// needs_staging() is set after Finish(), roll back and go the way above.
+//
 // Restore (kExact): stage every person of the snapshot with StagedKeep{} (nothing kept) and
 // source_integration_id/seat/attributes as in the snapshot; DiffSpec{.mode = kExact}. The
 // roster then equals the staged rows exactly (people not staged are deleted).
