@@ -490,8 +490,10 @@ absl::StatusOr<bool> FindReplay(pqxx::work& txn, const ImportRequest& r, ImportA
   return true;
 }
 
-// The pre-import backup of an import to apply, streaming from this transaction's snapshot
-// (taken now: call it under the tenant lock, before anything changes).
+// The pre-import backup of an import to apply, streaming from this transaction's snapshot,
+// exported now: call it under the tenant lock. It shows the roster as committed before this
+// transaction (an exported snapshot counts its own transaction as running, so rows this
+// transaction already wrote are not in it).
 std::unique_ptr<BackgroundSnapshot> StartBackup(PgPool& pool, Archive& archive, pqxx::work& txn,
                                                 const ImportRequest& r,
                                                 const v1::ImportSummary& summary) {
