@@ -298,11 +298,17 @@ class CopyLines {
   // The line being built; call Flush() after each complete line (ending in '\n').
   std::string& buf() { return buf_; }
 
-  // Sends the buffer once it is large. Throws what libpq reports (the COPY failed).
-  void Flush() {
-    if (buf_.size() < kBufferBytes) return;
-    writer_->write_raw_line(buf_);  // many lines; libpq adds nothing but the final newline
+  // Sends the buffer once it is large. A server's refusal of a row is not seen here: libpq
+  // reports it when the COPY ends (Finish()); the server discards the rest meanwhile.
+  absl::Status Flush() {
+    if (buf_.size() < kBufferBytes) return absl::OkStatus();
+    try {
+      writer_->write_raw_line(buf_);  // many lines; libpq adds nothing but the final newline
+    } catch (const std::exception& e) {
+      return StatusFromPqxx(e);
+    }
     buf_.clear();
+    return absl::OkStatus();
   }
 
   // Sends the rest and ends the COPY; throws when the server refused it.
@@ -365,7 +371,7 @@ class CopyStagingWriter : public StagingWriter {
     buf.append(key_from_email ? "\tt\n" : "\tf\n");
     ++rows_;
     ++*valid_rows_;
-    return Flush();
+    return copy_.Flush();
   }
 
   absl::Status AddInvalidKey(const std::string& person_id, int64_t line, bool key_from_email,
@@ -378,7 +384,7 @@ class CopyStagingWriter : public StagingWriter {
     buf.append("{}\t\t");
     buf.append(key_from_email ? "t\n" : "f\n");
     ++rows_;
-    return Flush();
+    return copy_.Flush();
   }
 
   absl::Status Finish() override {
@@ -392,15 +398,6 @@ class CopyStagingWriter : public StagingWriter {
   int64_t rows() const override { return rows_; }
 
  private:
-  absl::Status Flush() {
-    try {
-      copy_.Flush();
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
-    }
-    return absl::OkStatus();
-  }
-
   CopyLines copy_;
   std::string json_;
   int64_t rows_ = 0;
@@ -441,7 +438,7 @@ class DirectPeopleWriter : public DirectWriter {
     AppendCopyText(&buf, p.source_integration_id());
     buf.push_back('\n');
     ++rows_;
-    return Flush();
+    return copy_.Flush();
   }
 
   // Kept for the repeat check at Finish() (an invalid row's key or seat must not repeat).
@@ -509,17 +506,6 @@ class DirectPeopleWriter : public DirectWriter {
     bool key_from_email = false;
     std::string seat;
   };
-
-  // The server refuses a repeated key or seat among the valid rows at the row, then reads
-  // and discards the rest of the COPY; libpq reports it only when the COPY ends (Finish()).
-  absl::Status Flush() {
-    try {
-      copy_.Flush();
-    } catch (const std::exception& e) {
-      return StatusFromPqxx(e);
-    }
-    return absl::OkStatus();
-  }
 
   pqxx::work& txn_;
   const std::string tenant_id_;

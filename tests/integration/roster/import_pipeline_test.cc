@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/archive_client.h"
+#include "common/status_macros.h"
 #include "rostersync/v1/roster.grpc.pb.h"
 #include "services/roster/importer.h"
 #include "services/roster/roster_csv.h"
@@ -614,27 +615,26 @@ TEST_F(ImportPipelineTest, AFirstImportWritesWhatTheStagedImportWould) {
 TEST_F(ImportPipelineTest, ARepeatInAFirstImportGoesTheStagedWay) {
   const std::string header = "person_id,email,first_name,last_name,language,active,seat\n";
   const std::string fill = "F1,f1@x.io,Fay,One,en,y,\nF2,f2@x.io,Fin,Two,en,y,S-9\n";
-  ExpectFirstImportAsStaged("key twice", header + fill + "P1,p1@x.io,A,B,en,y,\n" +
-                                             "P1,p1b@x.io,C,D,en,y,\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("seat twice", header + fill + "P1,p1@x.io,A,B,en,y,S-1\n" +
-                                              "P2,p2@x.io,C,D,en,y,S-1\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("an invalid row's key, then a valid row's",
-                            header + fill + "P1,bad,A,B,en,y,\n" + "P1,p1@x.io,C,D,en,y,\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("a valid row's key, then an invalid row's",
-                            header + fill + "P1,p1@x.io,A,B,en,y,\n" + "P1,bad,C,D,en,y,\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("an invalid row's key twice",
-                            header + fill + "P1,bad,A,B,en,y,\n" + "P1,bad2,C,D,en,y,\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("an invalid row's seat, then a valid row's",
-                            header + fill + "P1,bad,A,B,en,y,S-9\n" + "P2,p2@x.io,C,D,en,y,\n",
-                            "first, then staged");
-  ExpectFirstImportAsStaged("invalid rows with other keys and seats",
-                            header + fill + "P1,bad,A,B,en,y,S-7\n" + "P2,bad,C,D,en,y,\n",
-                            "first");
+  const struct {
+    const char* name;
+    const char* rows;  // after the header and `fill`
+    const char* path;
+  } cases[] = {
+      {"key twice", "P1,p1@x.io,A,B,en,y,\nP1,p1b@x.io,C,D,en,y,\n", "first, then staged"},
+      {"seat twice", "P1,p1@x.io,A,B,en,y,S-1\nP2,p2@x.io,C,D,en,y,S-1\n",
+       "first, then staged"},
+      {"an invalid row's key, then a valid row's", "P1,bad,A,B,en,y,\nP1,p1@x.io,C,D,en,y,\n",
+       "first, then staged"},
+      {"a valid row's key, then an invalid row's", "P1,p1@x.io,A,B,en,y,\nP1,bad,C,D,en,y,\n",
+       "first, then staged"},
+      {"an invalid row's key twice", "P1,bad,A,B,en,y,\nP1,bad2,C,D,en,y,\n",
+       "first, then staged"},
+      {"an invalid row's seat, then a valid row's", "P1,bad,A,B,en,y,S-9\nP2,p2@x.io,C,D,en,y,\n",
+       "first, then staged"},
+      {"invalid rows with other keys and seats", "P1,bad,A,B,en,y,S-7\nP2,bad,C,D,en,y,\n",
+       "first"},
+  };
+  for (const auto& c : cases) ExpectFirstImportAsStaged(c.name, header + fill + c.rows, c.path);
   std::string large = header;  // about 2 MB: many buffers go out before the repeat
   for (int i = 0; i < 60000; ++i) {
     absl::StrAppend(&large, "L", i, ",l", i, "@x.io,F,L,en,y,\n");
@@ -651,23 +651,19 @@ TEST_F(ImportPipelineTest, TheDirectWriterBoundsTheInvalidKeysItKeeps) {
     int64_t rows = 0;
     ASSERT_TRUE(harness_.pool()
                     .Transact([&](pqxx::work& txn) -> absl::Status {
-                      auto staging = StagingTable::Create(txn, kTenant);
-                      if (!staging.ok()) return staging.status();
-                      auto writer = staging->OpenDirectWriter(bound);
-                      if (!writer.ok()) return writer.status();
+                      ASSIGN_OR_RETURN(StagingTable staging, StagingTable::Create(txn, kTenant));
+                      ASSIGN_OR_RETURN(std::unique_ptr<DirectWriter> writer,
+                                       staging.OpenDirectWriter(bound));
                       v1::Person p;
                       p.set_person_id("V1");
                       p.set_first_name("V");
-                      if (absl::Status s = (*writer)->Add(p, 2, StagedKeep{}); !s.ok()) return s;
+                      RETURN_IF_ERROR(writer->Add(p, 2, StagedKeep{}));
                       for (int i = 0; i < 3; ++i) {
-                        if (absl::Status s = (*writer)->AddInvalidKey(absl::StrCat("I", i), 3 + i);
-                            !s.ok()) {
-                          return s;
-                        }
+                        RETURN_IF_ERROR(writer->AddInvalidKey(absl::StrCat("I", i), 3 + i));
                       }
-                      if (absl::Status s = (*writer)->Finish(); !s.ok()) return s;
-                      needs = (*writer)->needs_staging();
-                      rows = (*writer)->rows();
+                      RETURN_IF_ERROR(writer->Finish());
+                      needs = writer->needs_staging();
+                      rows = writer->rows();
                       return absl::AbortedError("roll back");
                     })
                     .code() == absl::StatusCode::kAborted);
