@@ -19,6 +19,10 @@ class MetricsExposer {
   explicit MetricsExposer(const std::string& address) : exposer_(address) {
     exposer_.RegisterCollectable(MetricsRegistry());
   }
+  int port() const {
+    std::vector<int> ports = exposer_.GetListeningPorts();
+    return ports.empty() ? 0 : ports.front();
+  }
 
  private:
   prometheus::Exposer exposer_;
@@ -48,6 +52,7 @@ absl::StatusOr<std::unique_ptr<ServiceRunner>> ServiceRunner::Start(
   if (!options.metrics_address.empty()) {
     try {
       runner->exposer_ = std::make_unique<MetricsExposer>(options.metrics_address);
+      runner->metrics_port_ = runner->exposer_->port();
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat("metrics_address ", options.metrics_address,
                                                  ": cannot listen: ", e.what()));
@@ -58,6 +63,9 @@ absl::StatusOr<std::unique_ptr<ServiceRunner>> ServiceRunner::Start(
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(),
                            &runner->grpc_port_);
+  // gRPC sets SO_REUSEPORT by default: two processes could then listen on one port and share
+  // its connections. A port taken is an error here.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
@@ -71,6 +79,7 @@ absl::StatusOr<std::unique_ptr<ServiceRunner>> ServiceRunner::Start(
   }
   runner->server_->GetHealthCheckService()->SetServingStatus(true);
   log::Info("service started", {{"grpc_port", std::to_string(runner->grpc_port_)},
+                                {"metrics_port", std::to_string(runner->metrics_port_)},
                                 {"metrics_address", options.metrics_address}});
   return runner;
 }

@@ -80,24 +80,29 @@ class ResilienceE2eTest : public ::testing::Test {
     if (!HasFailure()) testing::RemoveTree(dir_);
   }
 
-  ServiceProcess& Keep(absl::StatusOr<ServiceProcess> service) {
-    EXPECT_TRUE(service.ok()) << service.status();
+  // Keeps a started service (stopped in TearDown); a service that did not start is a fatal
+  // failure of the calling function.
+  void Keep(absl::StatusOr<ServiceProcess> service, std::string* address) {
+    ASSERT_TRUE(service.ok()) << service.status();
     services_.push_back(std::move(*service));
-    EXPECT_TRUE(ServiceStack::WaitUntilServing(services_.back()).ok())
+    ASSERT_TRUE(ServiceStack::WaitUntilServing(services_.back()).ok())
         << services_.back().name << " is not serving; log in " << services_.back().log_path;
-    return services_.back();
+    *address = services_.back().address();
   }
 
   // backup, roster, sftp-transfer and `schedulers` scheduler replicas.
   void StartAll(int schedulers = 1, const std::vector<std::string>& scheduler_flags = {}) {
-    ServiceProcess& backup = Keep(stack_->StartBackup());
-    backup_address_ = backup.address();
-    roster_address_ = Keep(stack_->StartRoster(backup_address_, {}, "roster-1")).address();
-    transfer_address_ = Keep(stack_->StartSftp(backup_address_)).address();
+    ASSERT_NO_FATAL_FAILURE(Keep(stack_->StartBackup(), &backup_address_));
+    ASSERT_NO_FATAL_FAILURE(
+        Keep(stack_->StartRoster(backup_address_, {}, "roster-1"), &roster_address_));
+    ASSERT_NO_FATAL_FAILURE(Keep(stack_->StartSftp(backup_address_), &transfer_address_));
     for (int i = 0; i < schedulers; ++i) {
-      ServiceProcess& scheduler = Keep(stack_->StartScheduler(
-          transfer_address_, roster_address_, scheduler_flags, absl::StrCat("scheduler-", i)));
-      scheduler_addresses_.push_back(scheduler.address());
+      std::string address;
+      ASSERT_NO_FATAL_FAILURE(Keep(stack_->StartScheduler(transfer_address_, roster_address_,
+                                                          scheduler_flags,
+                                                          absl::StrCat("scheduler-", i)),
+                                   &address));
+      scheduler_addresses_.push_back(address);
     }
     integrations_ = v1::IntegrationService::NewStub(MakeChannel(scheduler_addresses_[0]));
     runs_ = v1::RunService::NewStub(MakeChannel(scheduler_addresses_[0]));
@@ -272,7 +277,8 @@ TEST_F(ResilienceE2eTest, WorkerKilledMidImportCompletesExactlyOnce) {
 
   // A replacement worker under a new consumer name: it reclaims the job once the dead
   // consumer's delivery has been idle for the visibility timeout (30 s).
-  roster_address_ = Keep(stack_->StartRoster(backup_address_, {}, "roster-2")).address();
+  ASSERT_NO_FATAL_FAILURE(
+      Keep(stack_->StartRoster(backup_address_, {}, "roster-2"), &roster_address_));
   roster_ = v1::RosterService::NewStub(MakeChannel(roster_address_));
   v1::Run done = WaitForRun(run.run_id(), v1::RUN_STATE_UNSPECIFIED, absl::Seconds(240));
   ASSERT_EQ(done.state(), v1::RUN_STATE_SUCCEEDED) << done.DebugString();

@@ -29,9 +29,8 @@
 namespace rostersync::roster {
 namespace {
 
-using rostersync::testing::PickFreePort;
 using rostersync::testing::Subprocess;
-using rostersync::testing::WaitForPort;
+using rostersync::testing::WaitForServiceStarted;
 using ::testing::HasSubstr;
 
 // Reads kEventsStream until an event for `job_id` appears.
@@ -83,12 +82,10 @@ TEST(RosterWorkerBinaryTest, ImportsAndExportsFromTheQueue) {
                       absl::Seconds(30));
 
   // The roster binary.
-  const int grpc_port = PickFreePort();
-  const int metrics_port = PickFreePort();
   Subprocess::Options options;
   options.argv = {std::string(RS_BINARY_DIR) + "/services/roster/rostersync-roster",
-                  absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
-                  absl::StrCat("--metrics_address=127.0.0.1:", metrics_port),
+                  "--grpc_address=127.0.0.1:0",
+                  "--metrics_address=127.0.0.1:0",
                   absl::StrCat("--redis=", (*redis)->address()),
                   absl::StrCat("--backup_address=127.0.0.1:", backup_port),
                   "--consumer_name=roster-test-1"};
@@ -96,8 +93,11 @@ TEST(RosterWorkerBinaryTest, ImportsAndExportsFromTheQueue) {
   options.log_path = dir + "/roster.log";
   auto proc = Subprocess::Spawn(options);
   ASSERT_TRUE(proc.ok()) << proc.status();
-  ASSERT_TRUE(WaitForPort(grpc_port, absl::Seconds(20)).ok())
-      << rostersync::testing::ReadFileOrDie(options.log_path);
+  // Port 0: the binary picks free ports and names them in its "service started" line.
+  auto ports = WaitForServiceStarted(**proc, options.log_path);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int grpc_port = ports->grpc;
+  const int metrics_port = ports->metrics;
 
   // A source file in the archive.
   v1::PutFileHeader header;

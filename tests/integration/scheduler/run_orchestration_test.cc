@@ -898,13 +898,11 @@ TEST_F(RunOrchestrationTest, RedisStoppedBetweenStateChangeAndPublishThenTheRunC
 // The binary: --roster_address reaches ApproveRun (off the callback thread), CancelRun over
 // gRPC, the dead-letter consumers and the new metrics on /metrics.
 TEST_F(RunOrchestrationTest, BinaryApprovesCancelsAndFailsDeadLetteredJobs) {
-  const int grpc_port = testing::PickFreePort();
-  const int metrics_port = testing::PickFreePort();
   std::string dir = testing::MakeTempDir("rs-orch-bin");
   testing::Subprocess::Options options;
   options.argv = {RS_BINARY_DIR "/services/scheduler/rostersync-scheduler",
-                  absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
-                  absl::StrCat("--metrics_address=127.0.0.1:", metrics_port),
+                  "--grpc_address=127.0.0.1:0",
+                  "--metrics_address=127.0.0.1:0",
                   "--redis=" + redis_->address(),
                   "--postgres=" + conninfo_,
                   "--transfer_address=" + fakes_address_,
@@ -915,8 +913,11 @@ TEST_F(RunOrchestrationTest, BinaryApprovesCancelsAndFailsDeadLetteredJobs) {
   options.log_path = dir + "/scheduler.log";
   auto proc = testing::Subprocess::Spawn(options);
   ASSERT_TRUE(proc.ok()) << proc.status();
-  ASSERT_TRUE(testing::WaitForPort(grpc_port, absl::Seconds(20)).ok())
-      << testing::ReadFileOrDie(dir + "/scheduler.log");
+  // Port 0: the binary picks free ports and names them in its "service started" line.
+  auto ports = testing::WaitForServiceStarted(**proc, options.log_path);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int grpc_port = ports->grpc;
+  const int metrics_port = ports->metrics;
   auto run_stub = v1::RunService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
   auto call = [](auto&& stub_call) {

@@ -772,8 +772,6 @@ TEST_F(SchedulerTest, TestIntegrationCallsTheTransferServiceWithSealedCredential
 
 // The real binary: gRPC API, outbox relay thread, events consumer, /metrics, SIGTERM.
 TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
-  const int grpc_port = testing::PickFreePort();
-  const int metrics_port = testing::PickFreePort();
   // Creating an active integration runs TestConnection (activation): a transfer service that
   // passes it.
   FakeTransfer fake_transfer;
@@ -787,8 +785,8 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
   std::string dir = testing::MakeTempDir("rs-sched-bin");
   testing::Subprocess::Options options;
   options.argv = {RS_BINARY_DIR "/services/scheduler/rostersync-scheduler",
-                  absl::StrCat("--grpc_address=127.0.0.1:", grpc_port),
-                  absl::StrCat("--metrics_address=127.0.0.1:", metrics_port),
+                  "--grpc_address=127.0.0.1:0",
+                  "--metrics_address=127.0.0.1:0",
                   "--redis=" + redis_->address(),
                   "--postgres=" + conninfo_,
                   absl::StrCat("--transfer_address=127.0.0.1:", transfer_port),
@@ -798,8 +796,11 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
   options.log_path = dir + "/scheduler.log";
   auto proc = testing::Subprocess::Spawn(options);
   ASSERT_TRUE(proc.ok()) << proc.status();
-  ASSERT_TRUE(testing::WaitForPort(grpc_port, absl::Seconds(20)).ok())
-      << testing::ReadFileOrDie(dir + "/scheduler.log");
+  // Port 0: the binary picks free ports and names them in its "service started" line.
+  auto ports = testing::WaitForServiceStarted(**proc, options.log_path);
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  const int grpc_port = ports->grpc;
+  const int metrics_port = ports->metrics;
 
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
                                      grpc::InsecureChannelCredentials());
