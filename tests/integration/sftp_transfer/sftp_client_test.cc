@@ -827,7 +827,8 @@ TEST_F(SftpClientTest, SilentListenerFailsWithinTheConnectTimeout) {
 
 TEST_F(SftpClientTest, ClosedPortIsUnavailable) {
   v1::SftpEndpoint endpoint = Endpoint();
-  endpoint.set_port(rostersync::testing::PickFreePort());
+  rostersync::testing::ClosedPort closed;
+  endpoint.set_port(closed.port());
   ConnectReport report;
   auto session = connector_.Connect(endpoint, Password("irrelevant"), &report);
   ASSERT_FALSE(session.ok());

@@ -222,7 +222,8 @@ TEST_F(TransferServiceTest, ScanHostKeyReturnsTheServersKeyWithoutCredentials) {
 TEST_F(TransferServiceTest, ScanHostKeyOfAClosedPortIsUnavailableAndEmptyHostInvalid) {
   v1::ScanHostKeyRequest req;
   req.set_host("127.0.0.1");
-  req.set_port(rostersync::testing::PickFreePort());
+  rostersync::testing::ClosedPort closed;
+  req.set_port(closed.port());
   req.set_connect_timeout_ms(2000);
   v1::ScanHostKeyResponse resp;
   {
