@@ -43,11 +43,10 @@
 namespace rostersync::bench {
 namespace {
 
-using ::rostersync::testing::PickFreePort;
 using ::rostersync::testing::PostgresServer;
 using ::rostersync::testing::RedisServer;
 using ::rostersync::testing::Subprocess;
-using ::rostersync::testing::WaitForPort;
+using ::rostersync::testing::WaitForServiceStarted;
 
 constexpr double kGoalRatio = 4.0;           // 1M import within 4x of \copy
 constexpr int64_t kGoalPeakKb = 300 * 1024;  // peak memory under 300 MB
@@ -353,36 +352,38 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  const int backup_port = PickFreePort();
-  Subprocess::Options backup_opts;
-  backup_opts.argv = {backup_bin, absl::StrCat("--grpc_address=127.0.0.1:", backup_port),
-                      absl::StrCat("--metrics_address=127.0.0.1:", PickFreePort()),
-                      "--postgres=" + *conninfo, "--archive_dir=" + dir + "/archive"};
-  backup_opts.log_path = dir + "/backup.log";
-  auto backup = Subprocess::Spawn(backup_opts);
-  if (!backup.ok() || !WaitForPort(backup_port, absl::Seconds(30)).ok()) {
-    std::cerr << "import_bench: rostersync-backup did not start; see " << backup_opts.log_path
-              << "\n";
-    return 1;
-  }
-  const int roster_port = PickFreePort();
-  Subprocess::Options roster_opts;
-  roster_opts.argv = {roster_bin,
-                      absl::StrCat("--grpc_address=127.0.0.1:", roster_port),
-                      absl::StrCat("--metrics_address=127.0.0.1:", PickFreePort()),
-                      "--redis=" + (*redis)->address(),
-                      "--postgres=" + *conninfo,
-                      absl::StrCat("--backup_address=127.0.0.1:", backup_port),
-                      "--archive_deadline_seconds=7200",
-                      "--consumer_name=roster-bench"};
-  roster_opts.log_path = dir + "/roster.log";
-  auto roster = Subprocess::Spawn(roster_opts);
-  if (!roster.ok() || !WaitForPort(roster_port, absl::Seconds(30)).ok()) {
-    std::cerr << "import_bench: rostersync-roster did not start; see " << roster_opts.log_path
-              << "\n";
-    return 1;
-  }
-  const pid_t roster_pid = (*roster)->pid();
+  // Port 0: each binary binds free ports and names them in its "service started" line.
+  // Returns the running process and its gRPC port; prints why and returns nullptr otherwise.
+  auto start = [](const std::string& name, std::vector<std::string> argv, const std::string& log,
+                  int* grpc_port) -> std::unique_ptr<Subprocess> {
+    Subprocess::Options options;
+    options.argv = std::move(argv);
+    options.argv.insert(options.argv.begin() + 1,
+                        {"--grpc_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0"});
+    options.log_path = log;
+    auto proc = Subprocess::Spawn(options);
+    absl::StatusOr<rostersync::testing::ServicePorts> ports =
+        proc.ok() ? WaitForServiceStarted(**proc, log) : proc.status();
+    if (!ports.ok()) {
+      std::cerr << "import_bench: " << name << " did not start: " << ports.status() << "\n";
+      return nullptr;
+    }
+    *grpc_port = ports->grpc;
+    return std::move(*proc);
+  };
+  int backup_port = 0;
+  auto backup = start("rostersync-backup",
+                      {backup_bin, "--postgres=" + *conninfo, "--archive_dir=" + dir + "/archive"},
+                      dir + "/backup.log", &backup_port);
+  if (backup == nullptr) return 1;
+  int roster_port = 0;
+  auto roster = start("rostersync-roster",
+                      {roster_bin, "--redis=" + (*redis)->address(), "--postgres=" + *conninfo,
+                       absl::StrCat("--backup_address=127.0.0.1:", backup_port),
+                       "--archive_deadline_seconds=7200", "--consumer_name=roster-bench"},
+                      dir + "/roster.log", &roster_port);
+  if (roster == nullptr) return 1;
+  const pid_t roster_pid = roster->pid();
   const bool peak_reset_works = ResetPeakRss(roster_pid);
   if (!peak_reset_works) {
     std::cout << "note: cannot reset VmHWM of the roster process; peaks are since its start\n";
@@ -549,8 +550,8 @@ int Main(int argc, char** argv) {
                  "yet, so only the \\copy floor was measured.\n";
   }
 
-  roster->get()->Stop();
-  backup->get()->Stop();
+  roster->Stop();
+  backup->Stop();
   if (!options->keep) rostersync::testing::RemoveTree(dir);
   return 0;
 }

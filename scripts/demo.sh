@@ -50,9 +50,17 @@ start sftp-transfer sftp_transfer "$TRANSFER" $((METRICS_BASE + 3)) --postgres "
   --backup_address "$BACKUP" --master_key_file "$DEMO/master.key"
 start scheduler scheduler "$SCHEDULER" $((METRICS_BASE + 4)) --postgres "$POSTGRES" --redis "$REDIS" \
   --transfer_address "$TRANSFER" --roster_address "$ROSTER" --master_key_file "$DEMO/master.key"
-for addr in "$BACKUP" "$ROSTER" "$TRANSFER" "$SCHEDULER"; do
-  port=${addr##*:}
-  for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+# Each service's own log says it listens (a connect could reach an older demo still holding a
+# port: the new service then exits, "cannot listen").
+for i in 1 2 3 4; do
+  name=$(echo backup roster sftp-transfer scheduler | cut -d' ' -f$i); pid=${PIDS[$i]}
+  for _ in $(seq 1 300); do
+    grep -q '"msg":"service started"' "$DEMO/$name.log" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  grep -q '"msg":"service started"' "$DEMO/$name.log" 2>/dev/null || {
+    cat "$DEMO/$name.log" >&2; echo "demo: $name did not start (log above)" >&2; exit 1; }
 done
 echo "backup $BACKUP | roster $ROSTER | sftp-transfer $TRANSFER | scheduler $SCHEDULER"
 
@@ -83,12 +91,12 @@ IMPORT_ID=$(ctl integrations create --name "Workday nightly" --direction import 
   --key-file "$SFTP_KEY_FILE" --folder hr-drop --glob 'roster_*.csv' \
   --map "Employee ID=person_id" --map "First Name=first_name" --map "Last Name=last_name" \
   --map "Work Email=email" --map "Language=language" --map "Status=active" \
-  --map "Worker Type=person_type" --sync deactivate --output json | tee /dev/stderr |
+  --map "Worker Type=person_type" --sync deactivate --output json | tee -a /dev/stderr |
   sed -n 's/.*"integrationId": *"\([^"]*\)".*/\1/p' | head -1)
 EXPORT_ID=$(ctl integrations create --name "Seat export" --direction export \
   --host 127.0.0.1 --port "$SFTP_PORT" --user "$SFTP_USER" --host-key "$SFTP_HOST_KEY" \
   --password-file "$SFTP_PASSWORD_FILE" --folder exports --file-name roster_export.csv \
-  --output json | tee /dev/stderr | sed -n 's/.*"integrationId": *"\([^"]*\)".*/\1/p' | head -1)
+  --output json | tee -a /dev/stderr | sed -n 's/.*"integrationId": *"\([^"]*\)".*/\1/p' | head -1)
 [ -n "$IMPORT_ID" ] && [ -n "$EXPORT_ID" ] || { echo "demo: could not create integrations" >&2; exit 1; }
 ctl integrations list
 ctl integrations test "$IMPORT_ID"
