@@ -46,7 +46,7 @@ namespace {
 using ::rostersync::testing::PostgresServer;
 using ::rostersync::testing::RedisServer;
 using ::rostersync::testing::Subprocess;
-using ::rostersync::testing::WaitForServiceStarted;
+using ::rostersync::testing::StartServiceBinary;
 
 constexpr double kGoalRatio = 4.0;           // 1M import within 4x of \copy
 constexpr int64_t kGoalPeakKb = 300 * 1024;  // peak memory under 300 MB
@@ -358,18 +358,14 @@ int Main(int argc, char** argv) {
                   int* grpc_port) -> std::unique_ptr<Subprocess> {
     Subprocess::Options options;
     options.argv = std::move(argv);
-    options.argv.insert(options.argv.begin() + 1,
-                        {"--grpc_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0"});
     options.log_path = log;
-    auto proc = Subprocess::Spawn(options);
-    absl::StatusOr<rostersync::testing::ServicePorts> ports =
-        proc.ok() ? WaitForServiceStarted(**proc, log) : proc.status();
-    if (!ports.ok()) {
-      std::cerr << "import_bench: " << name << " did not start: " << ports.status() << "\n";
+    auto started = StartServiceBinary(options);
+    if (!started.ok()) {
+      std::cerr << "import_bench: " << name << " did not start: " << started.status() << "\n";
       return nullptr;
     }
-    *grpc_port = ports->grpc;
-    return std::move(*proc);
+    *grpc_port = started->ports.grpc;
+    return std::move(started->proc);
   };
   int backup_port = 0;
   auto backup = start("rostersync-backup",

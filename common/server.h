@@ -2,8 +2,9 @@
 
 // Runs a service: gRPC server (callback API services, health, reflection, keepalive) and a
 // Prometheus /metrics endpoint on its own port. The gRPC port is not shared (no SO_REUSEPORT):
-// a second process on the same address fails to start instead of taking half the calls. Graceful stop on SIGTERM/SIGINT: health
-// NOT_SERVING, stop hooks (stop taking jobs), Shutdown(now + grace), return 0.
+// a second process on the same address fails to start instead of taking half the calls.
+// Graceful stop on SIGTERM/SIGINT: health NOT_SERVING, stop hooks (stop taking jobs),
+// Shutdown(now + grace), return 0.
 //
 // main() must call InitService() first, before any thread is created, so that the
 // termination signals are blocked in every thread and delivered to Wait().

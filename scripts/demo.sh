@@ -52,15 +52,16 @@ start scheduler scheduler "$SCHEDULER" $((METRICS_BASE + 4)) --postgres "$POSTGR
   --transfer_address "$TRANSFER" --roster_address "$ROSTER" --master_key_file "$DEMO/master.key"
 # Each service's own log says it listens (a connect could reach an older demo still holding a
 # port: the new service then exits, "cannot listen").
-for i in 1 2 3 4; do
-  name=$(echo backup roster sftp-transfer scheduler | cut -d' ' -f$i); pid=${PIDS[$i]}
-  for _ in $(seq 1 300); do
+i=0
+for name in backup roster sftp-transfer scheduler; do
+  i=$((i + 1))  # PIDS[0] is the devstack
+  for tries in $(seq 300 -1 0); do
     grep -q '"msg":"service started"' "$DEMO/$name.log" 2>/dev/null && break
-    kill -0 "$pid" 2>/dev/null || break
+    if [ "$tries" = 0 ] || ! kill -0 "${PIDS[$i]}" 2>/dev/null; then
+      cat "$DEMO/$name.log" >&2; echo "demo: $name did not start (log above)" >&2; exit 1
+    fi
     sleep 0.1
   done
-  grep -q '"msg":"service started"' "$DEMO/$name.log" 2>/dev/null || {
-    cat "$DEMO/$name.log" >&2; echo "demo: $name did not start (log above)" >&2; exit 1; }
 done
 echo "backup $BACKUP | roster $ROSTER | sftp-transfer $TRANSFER | scheduler $SCHEDULER"
 

@@ -30,7 +30,7 @@ namespace rostersync::roster {
 namespace {
 
 using rostersync::testing::Subprocess;
-using rostersync::testing::WaitForServiceStarted;
+using rostersync::testing::StartServiceBinary;
 using ::testing::HasSubstr;
 
 // Reads kEventsStream until an event for `job_id` appears.
@@ -84,20 +84,17 @@ TEST(RosterWorkerBinaryTest, ImportsAndExportsFromTheQueue) {
   // The roster binary.
   Subprocess::Options options;
   options.argv = {std::string(RS_BINARY_DIR) + "/services/roster/rostersync-roster",
-                  "--grpc_address=127.0.0.1:0",
-                  "--metrics_address=127.0.0.1:0",
                   absl::StrCat("--redis=", (*redis)->address()),
                   absl::StrCat("--backup_address=127.0.0.1:", backup_port),
                   "--consumer_name=roster-test-1"};
   options.env = {{"ROSTERSYNC_POSTGRES", *conninfo}};  // a setting from the environment
   options.log_path = dir + "/roster.log";
-  auto proc = Subprocess::Spawn(options);
-  ASSERT_TRUE(proc.ok()) << proc.status();
   // Port 0: the binary picks free ports and names them in its "service started" line.
-  auto ports = WaitForServiceStarted(**proc, options.log_path);
-  ASSERT_TRUE(ports.ok()) << ports.status();
-  const int grpc_port = ports->grpc;
-  const int metrics_port = ports->metrics;
+  auto started = StartServiceBinary(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<Subprocess> proc = std::move(started->proc);
+  const int grpc_port = started->ports.grpc;
+  const int metrics_port = started->ports.metrics;
 
   // A source file in the archive.
   v1::PutFileHeader header;
@@ -179,8 +176,8 @@ TEST(RosterWorkerBinaryTest, ImportsAndExportsFromTheQueue) {
       rostersync::testing::MetricValue(*metrics, "rostersync_imports_total{status=\"applied\"}"),
       1);
 
-  (*proc)->Signal(SIGTERM);
-  auto exit = (*proc)->Wait(absl::Seconds(20));
+  proc->Signal(SIGTERM);
+  auto exit = proc->Wait(absl::Seconds(20));
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(WIFEXITED(*exit) && WEXITSTATUS(*exit) == 0) << *exit;
 

@@ -901,8 +901,6 @@ TEST_F(RunOrchestrationTest, BinaryApprovesCancelsAndFailsDeadLetteredJobs) {
   std::string dir = testing::MakeTempDir("rs-orch-bin");
   testing::Subprocess::Options options;
   options.argv = {RS_BINARY_DIR "/services/scheduler/rostersync-scheduler",
-                  "--grpc_address=127.0.0.1:0",
-                  "--metrics_address=127.0.0.1:0",
                   "--redis=" + redis_->address(),
                   "--postgres=" + conninfo_,
                   "--transfer_address=" + fakes_address_,
@@ -911,13 +909,12 @@ TEST_F(RunOrchestrationTest, BinaryApprovesCancelsAndFailsDeadLetteredJobs) {
                   "--consumer_name=binary-test"};
   options.env = {{"ROSTERSYNC_MASTER_KEY", kMasterKey}, {"ROSTERSYNC_MASTER_KEY_FILE", ""}};
   options.log_path = dir + "/scheduler.log";
-  auto proc = testing::Subprocess::Spawn(options);
-  ASSERT_TRUE(proc.ok()) << proc.status();
   // Port 0: the binary picks free ports and names them in its "service started" line.
-  auto ports = testing::WaitForServiceStarted(**proc, options.log_path);
-  ASSERT_TRUE(ports.ok()) << ports.status();
-  const int grpc_port = ports->grpc;
-  const int metrics_port = ports->metrics;
+  auto started = testing::StartServiceBinary(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<testing::Subprocess> proc = std::move(started->proc);
+  const int grpc_port = started->ports.grpc;
+  const int metrics_port = started->ports.metrics;
   auto run_stub = v1::RunService::NewStub(grpc::CreateChannel(
       absl::StrCat("127.0.0.1:", grpc_port), grpc::InsecureChannelCredentials()));
   auto call = [](auto&& stub_call) {
@@ -1014,7 +1011,7 @@ TEST_F(RunOrchestrationTest, BinaryApprovesCancelsAndFailsDeadLetteredJobs) {
   EXPECT_THAT(*metrics, HasSubstr("rostersync_run_step_duration_seconds_bucket"));
   EXPECT_THAT(*metrics, HasSubstr("rostersync_runs_started_total"));
 
-  int exit_status = (*proc)->Stop(absl::Seconds(20));
+  int exit_status = proc->Stop(absl::Seconds(20));
   EXPECT_TRUE(WIFEXITED(exit_status)) << exit_status;
   EXPECT_EQ(WEXITSTATUS(exit_status), 0);
   EXPECT_THAT(testing::ReadFileOrDie(dir + "/scheduler.log"), Not(HasSubstr(kPassword)));

@@ -785,8 +785,6 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
   std::string dir = testing::MakeTempDir("rs-sched-bin");
   testing::Subprocess::Options options;
   options.argv = {RS_BINARY_DIR "/services/scheduler/rostersync-scheduler",
-                  "--grpc_address=127.0.0.1:0",
-                  "--metrics_address=127.0.0.1:0",
                   "--redis=" + redis_->address(),
                   "--postgres=" + conninfo_,
                   absl::StrCat("--transfer_address=127.0.0.1:", transfer_port),
@@ -794,13 +792,12 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
                   "--consumer_name=binary-test"};
   options.env = {{"ROSTERSYNC_MASTER_KEY", kMasterKey}, {"ROSTERSYNC_MASTER_KEY_FILE", ""}};
   options.log_path = dir + "/scheduler.log";
-  auto proc = testing::Subprocess::Spawn(options);
-  ASSERT_TRUE(proc.ok()) << proc.status();
   // Port 0: the binary picks free ports and names them in its "service started" line.
-  auto ports = testing::WaitForServiceStarted(**proc, options.log_path);
-  ASSERT_TRUE(ports.ok()) << ports.status();
-  const int grpc_port = ports->grpc;
-  const int metrics_port = ports->metrics;
+  auto started = testing::StartServiceBinary(options);
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<testing::Subprocess> proc = std::move(started->proc);
+  const int grpc_port = started->ports.grpc;
+  const int metrics_port = started->ports.metrics;
 
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", grpc_port),
                                      grpc::InsecureChannelCredentials());
@@ -867,7 +864,7 @@ TEST_F(SchedulerTest, BinaryServesRelaysConsumesAndStopsCleanly) {
             1);
   EXPECT_THAT(*metrics, HasSubstr("rostersync_last_success_timestamp_seconds"));
 
-  int exit_status = (*proc)->Stop(absl::Seconds(20));
+  int exit_status = proc->Stop(absl::Seconds(20));
   EXPECT_TRUE(WIFEXITED(exit_status)) << exit_status;
   EXPECT_EQ(WEXITSTATUS(exit_status), 0);
   std::string log = testing::ReadFileOrDie(dir + "/scheduler.log");
